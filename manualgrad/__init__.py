@@ -1,0 +1,102 @@
+"""manualgrad: backpropagation by hand, as the notes derive it, checked against JAX.
+
+The five algorithms of the notes (``ALGORITHMS[1..5]``), activations with
+structured Jacobians, costs, and the parameter space Param(n).
+"""
+
+from manualgrad._backprop import JACOBIAN_MODES, Sensitivities
+from manualgrad._validation import DEFAULT_MAX_DENSE_BYTES
+from manualgrad.activations import (
+    ACTIVATIONS,
+    ELU,
+    GELU,
+    Activation,
+    Arctan,
+    AvgPool,
+    HardTanh,
+    Identity,
+    LeakyReLU,
+    MaxPool,
+    Pointwise,
+    RadialSigmoid,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+    get_activation,
+)
+from manualgrad.algorithms import (
+    ALGORITHMS,
+    backprop_batch,
+    backprop_batch_combined,
+    backprop_combined,
+    backprop_postactivation,
+    backprop_preactivation,
+)
+from manualgrad.costs import (
+    COSTS,
+    BinaryCrossEntropy,
+    Cost,
+    CrossEntropy,
+    Huber,
+    MeanSquaredError,
+    get_cost,
+)
+from manualgrad.jacobians import (
+    DenseJacobian,
+    DiagonalJacobian,
+    Jacobian,
+    RowJacobian,
+    SoftmaxJacobian,
+)
+from manualgrad.params import Params, init_params, layer_input_widths
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "ALGORITHMS",
+    "COSTS",
+    "DEFAULT_MAX_DENSE_BYTES",
+    "ELU",
+    "GELU",
+    "JACOBIAN_MODES",
+    "Activation",
+    "Arctan",
+    "AvgPool",
+    "BinaryCrossEntropy",
+    "Cost",
+    "CrossEntropy",
+    "DenseJacobian",
+    "DiagonalJacobian",
+    "HardTanh",
+    "Huber",
+    "Identity",
+    "Jacobian",
+    "LeakyReLU",
+    "MaxPool",
+    "MeanSquaredError",
+    "Params",
+    "Pointwise",
+    "RadialSigmoid",
+    "ReLU",
+    "RowJacobian",
+    "Sensitivities",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "SoftmaxJacobian",
+    "Softplus",
+    "Tanh",
+    "backprop_batch",
+    "backprop_batch_combined",
+    "backprop_combined",
+    "backprop_postactivation",
+    "backprop_preactivation",
+    "get_activation",
+    "get_cost",
+    "init_params",
+    "layer_input_widths",
+]

@@ -1,0 +1,30 @@
+"""Ground truth for manualgrad, and for anyone's hand-written backprop.
+
+* :func:`grad`: jax.grad of a forward pass written apart from manualgrad's.
+* :func:`sensitivities`: jax.grad of the partial loss functions.
+* :func:`jacobian`: jax.jacfwd of an activation.
+* :func:`numerical_grad`: float64 central differences, trusting no autodiff.
+* ``TOLERANCES``: the one table of tolerances per dtype.
+"""
+
+from reference.autodiff import grad, jacobian, sensitivities
+from reference.finite_differences import numerical_grad
+from reference.tolerances import (
+    FINITE_DIFFERENCE_TOLERANCE,
+    TOLERANCES,
+    leaf_relative_errors,
+    relative_error,
+    tolerance,
+)
+
+__all__ = [
+    "FINITE_DIFFERENCE_TOLERANCE",
+    "TOLERANCES",
+    "grad",
+    "jacobian",
+    "leaf_relative_errors",
+    "numerical_grad",
+    "relative_error",
+    "sensitivities",
+    "tolerance",
+]

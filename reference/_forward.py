@@ -1,0 +1,154 @@
+"""A forward pass and loss written apart from manualgrad's, for jax.grad.
+
+Nothing here uses manualgrad's Jacobians, costs or algorithms: activations
+and costs known by name are evaluated with ``jax.nn`` and ``jnp`` formulas
+written out below (reading only their parameters from the manualgrad
+object), and the network is composed one sample at a time, a batch being
+the sum over rows of the single-sample loss. An activation or cost that is
+not known by name (a user's own) is called as given.
+
+Softmax with cross-entropy and sigmoid with binary cross-entropy are
+evaluated in the log domain (``log_softmax``, ``log_sigmoid``), the stable
+formulation whose jax.grad is finite for logits of any size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+import manualgrad
+from manualgrad import Activation, Cost, Params
+
+
+def _radial_sigmoid(z: jax.Array) -> jax.Array:
+    squared = jnp.sum(z**2)
+    nonzero = squared > 0
+    r = jnp.sqrt(jnp.where(nonzero, squared, 1.0))
+    return jnp.where(nonzero, z / r / (1 + jnp.exp(-r)), 0.0)
+
+
+def activation_fn(activation: str | Activation) -> Callable[[jax.Array], jax.Array]:
+    """sigma for one sample, (n,) -> (m,), from the activation's name and fields."""
+    act = manualgrad.get_activation(activation)
+    table: dict[str, Callable[[jax.Array], jax.Array]] = {
+        "identity": lambda z: z,
+        "sigmoid": jax.nn.sigmoid,
+        "tanh": jnp.tanh,
+        "relu": jax.nn.relu,
+        "hard_tanh": jax.nn.hard_tanh,
+        "arctan": jnp.arctan,
+        "softmax": jax.nn.softmax,
+        "radial_sigmoid": _radial_sigmoid,
+        "max_pool": lambda z: jnp.max(z)[None],
+        "avg_pool": lambda z: jnp.mean(z)[None],
+        "leaky_relu": lambda z: jax.nn.leaky_relu(z, getattr(act, "negative_slope", 0.01)),
+        "elu": lambda z: jax.nn.elu(z, getattr(act, "alpha", 1.0)),
+        "softplus": jax.nn.softplus,
+        "silu": jax.nn.silu,
+        "gelu": lambda z: jax.nn.gelu(z, approximate=getattr(act, "approximate", True)),
+    }
+    if type(act) is manualgrad.ACTIVATIONS.get(act.name):
+        return table[act.name]
+    return act
+
+
+def cost_fn(cost: str | Cost) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """C(y_hat, y) for one sample, from the cost's name and fields."""
+    c = manualgrad.get_cost(cost)
+
+    def huber(y_hat: jax.Array, y: jax.Array) -> jax.Array:
+        delta = c.delta
+        r = y_hat - y
+        return jnp.sum(
+            jnp.where(jnp.abs(r) <= delta, 0.5 * r**2, delta * jnp.abs(r) - 0.5 * delta**2)
+        )
+
+    table: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
+        "mse": lambda y_hat, y: 0.5 * jnp.sum((y - y_hat) ** 2),
+        "cross_entropy": lambda y_hat, y: -jnp.sum(y * jnp.log(y_hat)),
+        "binary_cross_entropy": lambda y_hat, y: (
+            -jnp.sum(y * jnp.log(y_hat) + (1 - y) * jnp.log(1 - y_hat))
+        ),
+        "huber": huber,
+    }
+    if type(c) is manualgrad.COSTS.get(c.name):
+        return table[c.name]
+    return c
+
+
+def output_loss(activation: Activation, cost: Cost, z_L: jax.Array, y: jax.Array) -> jax.Array:
+    """C(sigma_L(z_L), y), in the log domain for the two stable pairs."""
+    act_name = (
+        activation.name if type(activation) is manualgrad.ACTIVATIONS.get(activation.name) else None
+    )
+    cost_name = cost.name if type(cost) is manualgrad.COSTS.get(cost.name) else None
+    if (act_name, cost_name) == ("softmax", "cross_entropy"):
+        return -jnp.sum(y * jax.nn.log_softmax(z_L))
+    if (act_name, cost_name) == ("sigmoid", "binary_cross_entropy"):
+        return -jnp.sum(y * jax.nn.log_sigmoid(z_L) + (1 - y) * jax.nn.log_sigmoid(-z_L))
+    return cost_fn(cost)(activation_fn(activation)(z_L), y)
+
+
+def loss_from_z(
+    theta: Params,
+    l: int,
+    z_l: jax.Array,
+    y: jax.Array,
+    activations: tuple[Activation, ...],
+    cost: Cost,
+) -> jax.Array:
+    """The partial loss L_l(z_l) of section 2.4, for one sample (1 <= l <= L)."""
+    L = len(theta.W)
+    z = z_l
+    for k in range(l, L):
+        z = theta.W[k] @ activation_fn(activations[k - 1])(z) + theta.b[k]
+    return output_loss(activations[L - 1], cost, z, y)
+
+
+def loss_from_a(
+    theta: Params,
+    l: int,
+    a_l: jax.Array,
+    y: jax.Array,
+    activations: tuple[Activation, ...],
+    cost: Cost,
+) -> jax.Array:
+    """The loss as a function of the post-activation a_l, for one sample (0 <= l <= L)."""
+    L = len(theta.W)
+    if l == L:
+        return cost_fn(cost)(a_l, y)
+    z = theta.W[l] @ a_l + theta.b[l]
+    return loss_from_z(theta, l + 1, z, y, activations, cost)
+
+
+def sample_loss(
+    theta: Params, x: jax.Array, y: jax.Array, activations: tuple[Activation, ...], cost: Cost
+) -> jax.Array:
+    """L(theta, (x, y)) = C(F_theta(x), y), eq. 2.1."""
+    return loss_from_a(theta, 0, x, y, activations, cost)
+
+
+def loss(
+    theta: Params, x: jax.Array, y: jax.Array, activations: tuple[Activation, ...], cost: Cost
+) -> jax.Array:
+    """The loss of one sample (x of rank 1) or the extended loss of a batch (rank 2)."""
+    if x.ndim == 1:
+        return sample_loss(theta, x, y, activations, cost)
+    per_row = jax.vmap(sample_loss, in_axes=(None, 0, 0, None, None))
+    return jnp.sum(per_row(theta, x, y, activations, cost))
+
+
+def forward(
+    theta: Params, x: jax.Array, activations: tuple[Activation, ...]
+) -> tuple[list[jax.Array], list[jax.Array]]:
+    """([z_1..z_L], [a_0..a_L]) for one sample."""
+    a, zs, as_ = x, [], [x]
+    for W, b, act in zip(theta.W, theta.b, activations, strict=True):
+        z = W @ a + b
+        a = activation_fn(act)(z)
+        zs.append(z)
+        as_.append(a)
+    return zs, as_

@@ -1,0 +1,1 @@
+"""pytest plugin: the ``check_backprop`` fixture (filled in by the checker)."""
