@@ -128,16 +128,16 @@ def backprop_batch(
     grad_Z, grad_A = [None] * (L + 1), [None] * (L + 1)
     grad_W, grad_b = [None] * (L + 1), [None] * (L + 1)
     A_L = sigma[L](Z[L])
-    G = cost.grad(A_L, Y)  # G <- Gradient(C(-, Y), sigma_L(Z_L))  [E7]
+    G = cost.grad(A_L, Y)  # G <- Gradient(C(-, Y), sigma_L(Z_L))  [E6]
     grad_A[L] = G
-    jac_L = jacobian_rows(sigma[L], Z[L], jacobian_mode)  # Jac_{i,L}  [E5]
+    jac_L = jacobian_rows(sigma[L], Z[L], jacobian_mode)  # Jac_{i,L}  [E4]
     grad_Z[L] = output_grad_z(sigma[L], cost, A_L, Y, G, jac_L)  # grad_Z_L[i], eq. 4.1
     # Back propagation.
     for l in range(L, 0, -1):
-        jac_prev = jacobian_rows(sigma[l - 1], Z[l - 1], jacobian_mode)  # [E6]
+        jac_prev = jacobian_rows(sigma[l - 1], Z[l - 1], jacobian_mode)  # [E5]
         grad_A[l - 1] = grad_Z[l] @ W[l]
         grad_Z[l - 1] = rows_times(grad_A[l - 1], jac_prev)  # grad_Z_{l-1}[i], eq. 4.2
-        grad_W[l] = grad_Z[l].T @ sigma[l - 1](Z[l - 1])  # eq. 4.3  [E8]
+        grad_W[l] = grad_Z[l].T @ sigma[l - 1](Z[l - 1])  # eq. 4.3  [E7]
         grad_b[l] = jnp.sum(grad_Z[l], axis=0)  # grad_Z_l^T @ 1_N, eq. 4.4
     return pack(grad_W, grad_b, grad_Z, grad_A, L)
 
@@ -269,7 +269,7 @@ def backprop_batch_combined(
     # Back propagation.
     grad_Z, grad_A = [None] * (L + 1), [None] * (L + 1)
     grad_W, grad_b = [None] * (L + 1), [None] * (L + 1)
-    grad_A[L] = cost.grad(A[L], Y)  # grad_A_L <- Gradient(C(-, Y), A_L)  [E7]
+    grad_A[L] = cost.grad(A[L], Y)  # grad_A_L <- Gradient(C(-, Y), A_L)  [E6]
     for l in range(L, 0, -1):
         if l == L:
             grad_Z[l] = output_grad_z(sigma[L], cost, A[L], Y, grad_A[L], jac[L])  # eq. 4.1
