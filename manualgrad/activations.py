@@ -397,6 +397,7 @@ class RadialSigmoid(Activation):
 
     def jacobian(self, z: jax.Array) -> Jacobian:
         r, nonzero = self._norm(z)
+        r, nonzero = r[0], nonzero[0]  # one sample: scalars
         u = z / r
         f = jax.nn.sigmoid(r)
         uu = jnp.outer(u, u)

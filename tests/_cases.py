@@ -1,0 +1,132 @@
+"""The one table of network cases that drives the correctness tests.
+
+A case is an architecture: dims (n_0, ..., n_L), one activation per layer
+and a cost. ``CASES`` covers every activation in hidden and in output
+position, every cost with each output activation it is defined for, and
+the awkward shapes (L = 1, width 1, non-square, deep mixed, pooling last).
+``make_inputs`` draws theta, a batch and targets for a case and a dtype,
+always the same for the same arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+
+import manualgrad
+import reference
+
+DTYPES = ("float32", "float64")
+BATCH_SIZE = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """A network architecture with its cost."""
+
+    name: str
+    dims: tuple[int, ...]
+    activations: tuple[str | manualgrad.Activation, ...]
+    cost: str | manualgrad.Cost = "mse"
+
+    @property
+    def out_width(self) -> int:
+        return manualgrad.get_activation(self.activations[-1]).output_width(self.dims[-1])
+
+
+#: Output activations each cost is defined for. Cross-entropy needs y_hat > 0,
+#: binary cross-entropy 0 < y_hat < 1; the other two take any real output.
+COST_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "mse": tuple(manualgrad.ACTIVATIONS),
+    "huber": ("identity", "tanh", "relu", "avg_pool"),
+    "cross_entropy": ("softmax", "sigmoid", "softplus"),
+    "binary_cross_entropy": ("sigmoid", "softmax"),
+}
+
+
+def _build_cases() -> list[Case]:
+    cases = []
+    for name in manualgrad.ACTIVATIONS:
+        # The activation in hidden and in output position at once.
+        cases.append(Case(name, (3, 5, 4), (name, name)))
+    for cost, outputs in COST_OUTPUTS.items():
+        if cost == "mse":
+            continue  # Every output-* case above already uses mse.
+        for output in outputs:
+            cases.append(Case(f"{cost}-{output}", (4, 6, 3), ("sigmoid", output), cost))
+    cases += [
+        Case("one-layer", (4, 3), ("sigmoid",)),
+        Case("one-layer-softmax-ce", (5, 4), ("softmax",), "cross_entropy"),
+        Case("width-one", (1, 1, 1), ("tanh", "identity")),
+        Case("non-square", (2, 7, 3, 5), ("relu", "elu", "identity")),
+        Case(
+            "deep-mixed",
+            (4, 6, 5, 6, 5, 3),
+            ("relu", "softmax", "radial_sigmoid", "gelu", "softmax"),
+            "cross_entropy",
+        ),
+        Case("pool-hidden-and-last", (3, 6, 4, 5), ("tanh", "max_pool", "avg_pool")),
+        Case(
+            "parameters",
+            (3, 5, 5, 5, 2),
+            (
+                manualgrad.LeakyReLU(negative_slope=0.2),
+                manualgrad.ELU(alpha=0.5),
+                manualgrad.GELU(approximate=False),
+                "sigmoid",
+            ),
+            manualgrad.Huber(delta=0.3),
+        ),
+    ]
+    return cases
+
+
+CASES: tuple[Case, ...] = tuple(_build_cases())
+CASES_BY_NAME: dict[str, Case] = {case.name: case for case in CASES}
+
+
+@functools.cache
+def make_inputs(
+    case: Case, dtype: str, *, seed: int = 0, batch_size: int = BATCH_SIZE
+) -> tuple[manualgrad.Params, jax.Array, jax.Array]:
+    """theta, X (N, n_0) and Y (N, m_L) for a case, valid targets for its cost."""
+    key_theta, key_x, key_y = jax.random.split(jax.random.PRNGKey(seed), 3)
+    theta = manualgrad.init_params(key_theta, case.dims, case.activations, dtype=dtype)
+    X = jax.random.normal(key_x, (batch_size, case.dims[0]), dtype)
+    cost = manualgrad.get_cost(case.cost).name
+    shape = (batch_size, case.out_width)
+    if cost == "cross_entropy":
+        Y = jax.nn.softmax(jax.random.normal(key_y, shape, dtype), axis=-1)
+    elif cost == "binary_cross_entropy":
+        Y = jax.random.uniform(key_y, shape, dtype)
+    else:
+        Y = jax.random.normal(key_y, shape, dtype)
+    return theta, X, Y
+
+
+def assert_grads_close(got, expected, dtype, *, rtol: float | None = None) -> None:
+    """Same structure, shapes and dtype, and within the dtype's tolerance.
+
+    The tolerance is relative to each leaf's largest expected entry (see
+    reference.tolerances), turned into chex's absolute-plus-relative form.
+    """
+    rtol = reference.tolerance(dtype) if rtol is None else rtol
+    chex.assert_trees_all_equal_shapes_and_dtypes(got, expected)
+    errors = reference.leaf_relative_errors(got, expected)
+    leaves = jax.tree_util.tree_leaves(expected)
+    scale = max(float(jnp.max(jnp.abs(leaf))) for leaf in leaves)
+    for got_leaf, expected_leaf, error in zip(
+        jax.tree_util.tree_leaves(got), leaves, errors, strict=True
+    ):
+        leaf_scale = max(float(jnp.max(jnp.abs(expected_leaf))), 1e-6 * scale)
+        chex.assert_trees_all_close(
+            got_leaf,
+            expected_leaf,
+            rtol=0,
+            atol=rtol * leaf_scale,
+            custom_message=f"relative error {error:.3g} over tolerance {rtol:g}",
+        )

@@ -1,0 +1,51 @@
+"""Random architectures drawn by hypothesis: every algorithm equals jax.grad."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from hypothesis import given
+from hypothesis import strategies as st
+
+import manualgrad
+import reference
+from tests._cases import COST_OUTPUTS, assert_grads_close
+
+HIDDEN = sorted(manualgrad.ACTIVATIONS)
+
+
+@st.composite
+def networks(draw):
+    depth = draw(st.integers(1, 4))
+    widths = draw(st.lists(st.integers(1, 6), min_size=depth + 1, max_size=depth + 1))
+    cost = draw(st.sampled_from(sorted(COST_OUTPUTS)))
+    hidden = draw(st.lists(st.sampled_from(HIDDEN), min_size=depth - 1, max_size=depth - 1))
+    output = draw(st.sampled_from(COST_OUTPUTS[cost]))
+    number = draw(st.sampled_from(sorted(manualgrad.ALGORITHMS)))
+    mode = draw(st.sampled_from(manualgrad.JACOBIAN_MODES))
+    seed = draw(st.integers(0, 2**16))
+    rows = draw(st.integers(1, 4))
+    return tuple(widths), (*hidden, output), cost, number, mode, seed, rows
+
+
+@given(networks())
+def test_random_architecture_matches_jax_grad(network):
+    dims, activations, cost, number, mode, seed, rows = network
+    dtype = "float64"
+    k_theta, k_x, k_y = jax.random.split(jax.random.PRNGKey(seed), 3)
+    theta = manualgrad.init_params(k_theta, dims, activations, dtype=dtype)
+    out = manualgrad.get_activation(activations[-1]).output_width(dims[-1])
+    X = jax.random.normal(k_x, (rows, dims[0]), dtype)
+    if cost == "cross_entropy":
+        Y = jax.nn.softmax(jax.random.normal(k_y, (rows, out), dtype), axis=-1)
+    elif cost == "binary_cross_entropy":
+        Y = jax.random.uniform(k_y, (rows, out), dtype)
+    else:
+        Y = jax.random.normal(k_y, (rows, out), dtype)
+    algorithm = manualgrad.ALGORITHMS[number]
+    if not algorithm.batch:
+        X, Y = X[0], Y[0]
+    got = algorithm(theta, X, Y, activations, cost, jacobian_mode=mode)
+    expected = reference.grad(theta, X, Y, activations, cost)
+    assert_grads_close(got, expected, dtype)
+    assert all(jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(got))
