@@ -306,8 +306,8 @@ class SiLU(Pointwise):
     """z sigmoid(z); silu' = s (1 + z (1 - s)) with s = sigmoid(z)."""
 
     name: ClassVar[str] = "silu"
-    # The maximum of s (1 + z (1 - s)), at z ~ 2.3994.
-    derivative_bound: ClassVar[float] = 1.0998393194
+    # The maximum of s (1 + z (1 - s)), at z ~ 2.3994, rounded up.
+    derivative_bound: ClassVar[float] = 1.0998393202
 
     def __call__(self, z: jax.Array) -> jax.Array:
         return jax.nn.silu(z)
@@ -332,8 +332,12 @@ class GELU(Pointwise):
 
     approximate: bool = True
     name: ClassVar[str] = "gelu"
-    # The maximum of gelu', at z ~ 1.4.
-    derivative_bound: ClassVar[float] = 1.1289
+
+    @property
+    def derivative_bound(self) -> float:  # type: ignore[override]
+        # The maximum of gelu', near z = 1.41 (exact) and z = 1.42 (tanh
+        # approximation), rounded up.
+        return 1.1289930687 if self.approximate else 1.1289041452
 
     def __call__(self, z: jax.Array) -> jax.Array:
         return jax.nn.gelu(z, approximate=self.approximate)

@@ -5,6 +5,11 @@ Lists are indexed as in the notes: ``W[l]`` is W_l, ``z[l]`` is z_l, and
 marks a line where the notes' pseudo-code has a typo that the code
 corrects; docs/ERRATA.md gives each correction with its reasoning.
 
+For a vector v, ``v @ W`` is W^T v (the notes' v is a column), and the
+single-sample algorithms write W_l^T @ grad_z_l that way: XLA on CPU
+compiles ``W.T @ v`` to a loop an order of magnitude slower than the
+matrix-vector product it makes of ``v @ W``.
+
 Every public function here has the signature
 
     f(theta, x, y, activations, cost, *, return_sensitivities=False,
@@ -89,7 +94,7 @@ def backprop_preactivation(
     grad_a[L] = cost.grad(a_L, y)  # Gradient(C(-, y), sigma_L(z_L))  [E2]
     grad_z[L] = output_grad_z(sigma[L], cost, a_L, y, grad_a[L], jac[L])  # line 6, eq. 3.1
     for l in range(L, 0, -1):
-        grad_a[l - 1] = W[l].T @ grad_z[l]
+        grad_a[l - 1] = grad_z[l] @ W[l]  # W_l^T @ grad_z_l, the right half of line 8
         grad_z[l - 1] = jac[l - 1].T @ grad_a[l - 1]  # line 8, eq. 3.2
         grad_W[l] = jnp.outer(grad_z[l], sigma[l - 1](z[l - 1]))  # line 9, eq. 3.3
         grad_b[l] = grad_z[l]  # line 10, eq. 3.4
@@ -189,7 +194,7 @@ def backprop_postactivation(
             grad_z[l] = jac[l].T @ grad_a[l]
         grad_W[l] = jnp.outer(grad_z[l], a[l - 1])  # Jac_l^T grad_a_l a_{l-1}^T
         grad_b[l] = grad_z[l]  # Jac_l^T grad_a_l
-        grad_a[l - 1] = W[l].T @ grad_z[l]  # W_l^T Jac_l^T grad_a_l  [E3]
+        grad_a[l - 1] = grad_z[l] @ W[l]  # W_l^T Jac_l^T grad_a_l  [E3]
     return pack(grad_W, grad_b, grad_z, grad_a, L)
 
 
@@ -230,7 +235,7 @@ def backprop_combined(
             grad_z[l] = output_grad_z(sigma[L], cost, a[L], y, grad_a[L], jac[L])  # eq. 3.1
         else:
             grad_z[l] = jac[l].T @ grad_a[l]  # grad_z_l <- Jac_l^T grad_a_l
-        grad_a[l - 1] = W[l].T @ grad_z[l]  # grad_a_{l-1} <- W_l^T grad_z_l  [E3]
+        grad_a[l - 1] = grad_z[l] @ W[l]  # grad_a_{l-1} <- W_l^T grad_z_l  [E3]
         grad_W[l] = jnp.outer(grad_z[l], a[l - 1])  # eq. 3.3
         grad_b[l] = grad_z[l]  # eq. 3.4
     return pack(grad_W, grad_b, grad_z, grad_a, L)

@@ -137,8 +137,9 @@ def loss(
     """The loss of one sample (x of rank 1) or the extended loss of a batch (rank 2)."""
     if x.ndim == 1:
         return sample_loss(theta, x, y, activations, cost)
-    per_row = jax.vmap(sample_loss, in_axes=(None, 0, 0, None, None))
-    return jnp.sum(per_row(theta, x, y, activations, cost))
+    # activations and cost are static configuration: closed over, not mapped.
+    per_row = jax.vmap(lambda x_i, y_i: sample_loss(theta, x_i, y_i, activations, cost))
+    return jnp.sum(per_row(x, y))
 
 
 def forward(

@@ -68,12 +68,13 @@ def _sample_sensitivities(theta, x, y, activations, cost):
 @functools.partial(jax.jit, static_argnames=("activations", "cost"))
 def _batch_sensitivities(theta, X, Y, activations, cost):
     L = len(theta.W)
-    Zs, As = jax.vmap(_forward.forward, in_axes=(None, 0, None))(theta, X, activations)
+    # activations and cost are static configuration: closed over, not mapped.
+    Zs, As = jax.vmap(lambda x: _forward.forward(theta, x, activations))(X)
 
     def extended(partial, l):
         # The partial loss R^{N x n_l} -> R: a sum over rows (section 4.2).
-        row = jax.vmap(partial, in_axes=(None, None, 0, 0, None, None))
-        return lambda M: jnp.sum(row(theta, l, M, Y, activations, cost))
+        row = jax.vmap(lambda m, y: partial(theta, l, m, y, activations, cost))
+        return lambda M: jnp.sum(row(M, Y))
 
     grad_Z = tuple(jax.grad(extended(_forward.loss_from_z, l))(Zs[l - 1]) for l in range(1, L + 1))
     grad_A = tuple(jax.grad(extended(_forward.loss_from_a, l))(As[l]) for l in range(L + 1))
