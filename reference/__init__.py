@@ -5,9 +5,11 @@
 * :func:`jacobian`: jax.jacfwd of an activation.
 * :func:`numerical_grad`: float64 central differences, trusting no autodiff.
 * ``TOLERANCES``: the one table of tolerances per dtype.
+* :func:`check_backprop`: checks someone else's backprop against :func:`grad`.
 """
 
 from reference.autodiff import grad, jacobian, sensitivities
+from reference.checker import check_backprop
 from reference.finite_differences import numerical_grad
 from reference.tolerances import (
     FINITE_DIFFERENCE_TOLERANCE,
@@ -20,6 +22,7 @@ from reference.tolerances import (
 __all__ = [
     "FINITE_DIFFERENCE_TOLERANCE",
     "TOLERANCES",
+    "check_backprop",
     "grad",
     "jacobian",
     "leaf_relative_errors",

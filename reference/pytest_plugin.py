@@ -1,1 +1,26 @@
-"""pytest plugin: the ``check_backprop`` fixture (filled in by the checker)."""
+"""pytest plugin: the ``check_backprop`` fixture.
+
+Registered through the ``pytest11`` entry point, so any project that installs
+manualgrad can write::
+
+    def test_my_backprop(check_backprop):
+        check_backprop(my_grads, activations=("relu", "softmax"),
+                       cost="cross_entropy", dims=(4, 5, 3))
+
+The fixture is :func:`reference.check_backprop` itself. JAX is imported when
+a test first asks for the fixture, not when pytest loads the plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+
+@pytest.fixture
+def check_backprop() -> Callable[..., None]:
+    """:func:`reference.check_backprop`: raises AssertionError when a gradient is wrong."""
+    from reference.checker import check_backprop as check
+
+    return check

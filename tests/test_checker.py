@@ -1,0 +1,703 @@
+"""reference.check_backprop: correct gradients pass, planted mistakes are named.
+
+The gallery plants one classic mistake each into a hand-written backprop and
+checks that the failure names the right layer and the right diagnosis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import textwrap
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import manualgrad
+import reference
+from reference import checker
+from reference.checker import LeafReport, Observation
+
+pytest_plugins = ["pytester"]
+
+
+# --------------------------------------------------------------------------
+# A plain NumPy backprop to plant mistakes in, written from eqs. 4.1-4.4.
+# --------------------------------------------------------------------------
+
+
+def _sigma(name, z):
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "sigmoid":
+        return 1 / (1 + np.exp(-z))
+    if name == "identity":
+        return z
+    if name == "softmax":
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    raise AssertionError(name)
+
+
+def _derivative(name, z):
+    """sigma'(z) of a pointwise activation, elementwise."""
+    if name == "tanh":
+        return 1 - np.tanh(z) ** 2
+    if name == "relu":
+        return (z > 0).astype(z.dtype)
+    if name == "sigmoid":
+        s = _sigma("sigmoid", z)
+        return s * (1 - s)
+    if name == "identity":
+        return np.ones_like(z)
+    raise AssertionError(name)
+
+
+def _forward(theta, X, activations):
+    """(Z, A), 1-based Z[l] and A[l] with A[0] = X, one row per sample."""
+    A, Z = [np.asarray(X)], [None]
+    for W, b, name in zip(theta.W, theta.b, activations, strict=True):
+        Z.append(A[-1] @ np.asarray(W).T + np.asarray(b)[None, :])
+        A.append(_sigma(name, Z[-1]))
+    return Z, A
+
+
+def _output_grad_z(name, cost, z, a, Y):
+    """grad_Z_L, eq. 4.1, for the pairs the gallery uses."""
+    Y = np.asarray(Y)
+    if cost == "cross_entropy" and name == "softmax":
+        return a * Y.sum(axis=1, keepdims=True) - Y
+    assert cost == "mse"
+    if name == "softmax":  # rows of (diag(s) - s s^T)(a - y)
+        g = a - Y
+        return a * g - a * (a * g).sum(axis=1, keepdims=True)
+    return _derivative(name, z) * (a - Y)
+
+
+def numpy_backprop(activations, cost, *, plant=None):
+    """A correct batch backprop in NumPy, or one with ``plant`` (a mistake) planted."""
+    plant = plant or {}
+
+    def grads(theta, X, Y):
+        Z, A = _forward(theta, X, activations)
+        W = [None, *(np.asarray(w) for w in theta.W)]
+        L = len(activations)
+        output = plant.get("output_grad_z", _output_grad_z)
+        grad_Z = output(activations[-1], cost, Z[L], A[L], Y)
+        grad_W, grad_b = [None] * (L + 1), [None] * (L + 1)
+        for l in range(L, 0, -1):
+            grad_W[l] = plant.get("grad_W", lambda G, l, Z, A: G.T @ A[l - 1])(grad_Z, l, Z, A)
+            grad_b[l] = plant.get("grad_b", lambda G: G.sum(axis=0))(grad_Z)
+            if l > 1:
+                back = plant.get("back", lambda G, W, l: G @ W[l])
+                grad_A = back(grad_Z, W, l)
+                jac = plant.get("jacobian", lambda name, Z, l: _derivative(name, Z[l]))
+                grad_Z = grad_A * jac(activations[l - 2], Z, l - 1)
+        return [(grad_W[l], grad_b[l]) for l in range(1, L + 1)]
+
+    return grads
+
+
+def scaled(candidate, factor):
+    def grads(theta, X, Y):
+        return [(factor * W, factor * b) for W, b in candidate(theta, X, Y)]
+
+    return grads
+
+
+# --------------------------------------------------------------------------
+# Correct candidates pass.
+# --------------------------------------------------------------------------
+
+
+# Most tests share two networks, so that their compilations are shared too.
+TANH3, SQUARE = ("tanh", "tanh", "tanh"), (3, 4, 4, 4)
+SOFTMAX = dict(activations=("tanh", "softmax"), cost="cross_entropy", dims=(4, 5, 3))
+
+
+def _jax_loss(theta, X, Y, *, reduce=jnp.sum):
+    """tanh hidden layer, softmax output, cross-entropy, reduced over the rows."""
+    H = jnp.tanh(X @ theta.W[0].T + theta.b[0][None, :])
+    logits = H @ theta.W[1].T + theta.b[1][None, :]
+    return reduce(-jnp.sum(Y * jax.nn.log_softmax(logits, axis=1), axis=1))
+
+
+@jax.jit
+def _jax_grad_candidate(theta, X, Y):
+    return jax.grad(_jax_loss)(theta, X, Y)
+
+
+def _manualgrad_candidate(theta, X, Y):
+    return manualgrad.backprop_batch(theta, X, Y, ("relu", "sigmoid"), "binary_cross_entropy")
+
+
+CORRECT = [
+    pytest.param(_jax_grad_candidate, *SOFTMAX.values(), id="jax-grad"),
+    pytest.param(
+        _manualgrad_candidate,
+        ("relu", "sigmoid"),
+        "binary_cross_entropy",
+        (3, 6, 2),
+        id="manualgrad-batch",
+    ),
+    pytest.param(
+        numpy_backprop(("relu", "softmax"), "cross_entropy"),
+        ("relu", "softmax"),
+        "cross_entropy",
+        (4, 5, 3),  # the network of docs/checker.md
+        id="numpy-relu-softmax",
+    ),
+    pytest.param(numpy_backprop(TANH3, "mse"), TANH3, "mse", SQUARE, id="numpy-mse"),
+]
+
+
+@pytest.mark.parametrize(("candidate", "activations", "cost", "dims"), CORRECT)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_correct_candidate_passes_silently(candidate, activations, cost, dims, dtype):
+    result = reference.check_backprop(
+        candidate, activations=activations, cost=cost, dims=dims, dtype=dtype
+    )
+    assert result is None
+
+
+def test_params_and_list_of_pairs_are_both_accepted():
+    as_list = numpy_backprop(TANH3, "mse")
+
+    def as_params(theta, X, Y):
+        pairs = as_list(theta, X, Y)
+        return manualgrad.Params(tuple(W for W, _ in pairs), tuple(b for _, b in pairs))
+
+    for candidate in (as_params, as_list):
+        reference.check_backprop(candidate, activations=TANH3, cost="mse", dims=SQUARE, seeds=(5,))
+
+
+def test_float64_check_needs_no_x64_configuration():
+    with jax.enable_x64(False):
+        reference.check_backprop(_jax_grad_candidate, **SOFTMAX, seeds=(0,))
+
+
+def test_candidate_receives_params_and_jax_arrays_of_the_check_dtype():
+    seen = {}
+
+    def spy(theta, X, Y):
+        seen.update(theta=theta, X=X, Y=Y)
+        return numpy_backprop(TANH3, "mse")(theta, X, Y)
+
+    reference.check_backprop(
+        spy, activations=TANH3, cost="mse", dims=SQUARE, seeds=(0,), dtype="float32"
+    )
+    assert isinstance(seen["theta"], manualgrad.Params)
+    assert isinstance(seen["X"], jax.Array) and seen["X"].shape == (8, 3)
+    assert seen["Y"].shape == (8, 4)
+    assert {v.dtype for v in jax.tree_util.tree_leaves(seen)} == {jnp.dtype("float32")}
+
+
+# --------------------------------------------------------------------------
+# The gallery of planted mistakes.
+# --------------------------------------------------------------------------
+
+
+def _z_for_a(G, l, Z, A):
+    return G.T @ (A[0] if l == 1 else Z[l - 1])
+
+
+def _softmax_as_diagonal(name, cost, z, a, Y):
+    # diag(s (1 - s)) @ (-y / s), the cross-entropy gradient through a diagonal Jacobian.
+    return a * (1 - a) * (-np.asarray(Y) / a)
+
+
+@jax.jit
+def _mean_loss_candidate(theta, X, Y):
+    """JAX: jax.grad of the MEAN over rows instead of the sum."""
+    return jax.grad(functools.partial(_jax_loss, reduce=jnp.mean))(theta, X, Y)
+
+
+def _square_transposed(theta, X, Y):
+    pairs = numpy_backprop(TANH3, "mse")(theta, X, Y)
+    return [(W.T if l == 2 else W, b) for l, (W, b) in enumerate(pairs, start=1)]
+
+
+def _bias_mean(theta, X, Y):
+    return [(W, b / len(X)) for W, b in numpy_backprop(TANH3, "mse")(theta, X, Y)]
+
+
+def _missing_half_derivative(name, Z, l):
+    return 1 - np.tanh(Z[l])  # tanh' is 1 - tanh^2
+
+
+def _weight_input_squared(G, l, Z, A):
+    return G.T @ (A[l - 1] ** 2 if l == 2 else A[l - 1])
+
+
+def _output_jacobian_twice(name, cost, z, a, Y):
+    return _derivative(name, z) ** 2 * (a - np.asarray(Y))
+
+
+@dataclasses.dataclass(frozen=True)
+class Planted:
+    """A hand-written candidate with one mistake, and what the checker must say.
+
+    On the network TANH3 with dims SQUARE unless ``softmax``, then SOFTMAX.
+    """
+
+    candidate: object
+    wrong: tuple[str, ...]  # exactly the leaves that must be reported WRONG
+    says: tuple[str, ...]  # substrings of the message
+    rule: str  # the diagnosis rule that must fire
+    softmax: bool = False
+
+    @property
+    def network(self) -> dict:
+        return SOFTMAX if self.softmax else dict(activations=TANH3, cost="mse", dims=SQUARE)
+
+
+def _planted(**plant):
+    return numpy_backprop(TANH3, "mse", plant=plant)
+
+
+EVERY = ("W_1", "b_1", "W_2", "b_2", "W_3", "b_3")
+BELOW_3 = ("W_1", "b_1", "W_2", "b_2")
+
+GALLERY = {
+    "missing activation derivative in the recursion": Planted(
+        _planted(jacobian=lambda name, Z, l: 1.0),
+        wrong=BELOW_3,
+        says=("enters at layer 2", "layer 3 is right", "drops Jac_{l-1}^T"),
+        rule="no_activation_derivative",
+    ),
+    "z used instead of a in the weight gradient": Planted(
+        _planted(grad_W=_z_for_a),
+        wrong=("W_2", "W_3"),
+        says=("enters at layer 3", "z_{l-1} where a_{l-1} belongs", "eq. 3.3 / 4.3"),
+        rule="preactivation_in_weight_gradient",
+    ),
+    "mean instead of sum": Planted(
+        _mean_loss_candidate,
+        wrong=("W_1", "b_1", "W_2", "b_2"),
+        says=("1/N = 1/8", "mean vs sum", "SUM over rows"),
+        rule="mean_instead_of_sum",
+        softmax=True,
+    ),
+    "transposed weight gradient (square W)": Planted(
+        _square_transposed,
+        wrong=("W_2",),
+        says=("W_2 came back transposed", "eq. 4.3"),
+        rule="transposed_weight_gradient",
+    ),
+    "softmax Jacobian taken as diagonal": Planted(
+        numpy_backprop(
+            ("tanh", "softmax"), "cross_entropy", plant={"output_grad_z": _softmax_as_diagonal}
+        ),
+        wrong=("W_1", "b_1", "W_2", "b_2"),
+        says=("enters at layer 2", "diag(s) - s s^T", "taken as diagonal (softmax)"),
+        rule="diagonal_jacobian",
+        softmax=True,
+    ),
+    "wrong sign": Planted(
+        scaled(numpy_backprop(TANH3, "mse"), -1.0),
+        wrong=EVERY,
+        says=("exact negative", "y - y_hat"),
+        rule="sign_flipped",
+    ),
+    "missing W^T in the recursion (square W)": Planted(
+        _planted(back=lambda G, W, l: G @ W[l].T),
+        wrong=BELOW_3,
+        says=("enters at layer 2", "W_l where W_l^T belongs"),
+        rule="weight_not_transposed",
+    ),
+    "off-by-one layer in the recursion": Planted(
+        _planted(jacobian=lambda name, Z, l: _derivative(name, Z[l + 1])),
+        wrong=BELOW_3,
+        says=("enters at layer 2", "off-by-one layer index"),
+        rule="jacobian_off_by_one",
+    ),
+    "MSE without the 1/2": Planted(
+        scaled(numpy_backprop(TANH3, "mse"), 2.0),
+        wrong=EVERY,
+        says=("factor 2", "1/2 ||y_hat - y||^2"),
+        rule="mse_half_convention",
+    ),
+    "bias gradient averaged over rows": Planted(
+        _bias_mean,
+        wrong=("b_1", "b_2", "b_3"),
+        says=("only the bias gradients", "grad_Z_l^T 1_N"),
+        rule="bias_only",
+    ),
+    "a wrong activation derivative (no named mistake)": Planted(
+        _planted(jacobian=_missing_half_derivative),
+        wrong=BELOW_3,
+        says=("enters at layer 2", "recursion eq. 3.2 / 4.2", "sigma_2 = tanh"),
+        rule="recursion",
+    ),
+    "a wrong weight-gradient input (no named mistake)": Planted(
+        _planted(grad_W=_weight_input_squared),
+        wrong=("W_2",),
+        says=("b_2 is right, so grad_z_2 is right, but W_2 is wrong", "eq. 3.3 / 4.3"),
+        rule="weight_wrong_bias_right",
+    ),
+    "a wrong output gradient (no named mistake)": Planted(
+        _planted(output_grad_z=_output_jacobian_twice),
+        wrong=EVERY,
+        says=("output layer L = 3 is already wrong", "eq. 3.1 / 4.1"),
+        rule="output_layer",
+    ),
+}
+
+
+def _failure(planted: Planted) -> str:
+    with pytest.raises(AssertionError) as info:
+        reference.check_backprop(planted.candidate, **planted.network, seeds=(0, 1))
+    return str(info.value)
+
+
+@pytest.mark.parametrize("name", list(GALLERY))
+def test_planted_mistake_is_caught_with_its_layer_and_diagnosis(name):
+    planted = GALLERY[name]
+    message = _failure(planted)
+    reported_wrong = {line.split()[0] for line in message.splitlines() if " WRONG " in f"{line} "}
+    assert reported_wrong == set(planted.wrong), message
+    for text in planted.says:
+        assert text in message, f"{text!r} not in:\n{message}"
+    assert f"(rule: {planted.rule})" in message
+    assert "in 2 of 2 seeds" in message
+    assert "reference.checker.draw_case(0," in message  # how to reproduce
+    assert "manualgrad.init_params(key_theta" in message
+
+
+def test_failure_names_the_worst_element_and_expected_vs_got():
+    message = _failure(GALLERY["z used instead of a in the weight gradient"])
+    (line,) = [line for line in message.splitlines() if line.strip().startswith("W_3")]
+    assert "WRONG" in line and "expected" in line and "got" in line
+    assert "[" in line.split("WRONG")[1]  # the element's index
+
+
+def test_only_the_seeds_that_fail_are_reported():
+    good = numpy_backprop(TANH3, "mse")
+    calls = []
+
+    def wrong_on_second_call(theta, X, Y):
+        calls.append(1)
+        pairs = good(theta, X, Y)
+        return pairs if len(calls) != 2 else [(2 * W, b) for W, b in pairs]
+
+    with pytest.raises(AssertionError, match=r"in 1 of 3 seeds \(seeds \[1\]\)"):
+        reference.check_backprop(wrong_on_second_call, activations=TANH3, cost="mse", dims=SQUARE)
+
+
+def test_float32_check_uses_the_float32_tolerance():
+    # A float32 gradient rounded to ~1e-7 passes a float32 check but not float64.
+    good = numpy_backprop(TANH3, "mse")
+
+    def rounded(theta, X, Y):
+        return [(W.astype(np.float32).astype(np.float64), b) for W, b in good(theta, X, Y)]
+
+    args = dict(activations=TANH3, cost="mse", dims=SQUARE, seeds=(0,))
+    reference.check_backprop(rounded, dtype="float32", **args)
+    with pytest.raises(AssertionError, match="tolerance 1e-10"):
+        reference.check_backprop(rounded, dtype="float64", **args)
+
+
+# --------------------------------------------------------------------------
+# Malformed output: an AssertionError that says exactly what is wrong.
+# --------------------------------------------------------------------------
+
+GOOD = numpy_backprop(TANH3, "mse")
+
+
+def _returning(change):
+    def candidate(theta, X, Y):
+        return change(GOOD(theta, X, Y), theta)
+
+    return candidate
+
+
+MALFORMED = [
+    (lambda p, t: p[:2], "candidate returned 2 layers, network has 3"),
+    (
+        lambda p, t: [(W.T if l == 1 else W, b) for l, (W, b) in enumerate(p, 1)],
+        "W_1 has shape (3, 4), expected (4, 3) — transposed?",
+    ),
+    (
+        lambda p, t: [(W, np.tile(b, (8, 1)) / 8) for W, b in p],
+        "b_1 has shape (8, 4), expected (4,) — one row per sample",
+    ),
+    (lambda p, t: [(W, b[:, None]) for W, b in p], "b_1 has shape (4, 1), expected (4,)"),
+    (lambda p, t: [(np.where(W > 0, np.nan, W), b) for W, b in p], "non-finite entries"),
+    (lambda p, t: [(W.tolist(), b) for W, b in p], "W_1 is a list, not an array"),
+    (lambda p, t: [(W.astype(np.int64), b) for W, b in p], "W_1 has dtype int64"),
+    (
+        lambda p, t: [(W.astype(np.float32), b) for W, b in p],
+        "W_1 has dtype float32, but the check runs in float64",
+    ),
+    (lambda p, t: {"W": 1}, "candidate returned dict"),
+    (
+        lambda p, t: [(W,) for W, b in p],
+        "layer 1 of the candidate's result is not a (W_1, b_1) pair",
+    ),
+    (lambda p, t: manualgrad.Params(t.W, t.b[:2]), "Params with 3 weight and 2 bias gradients"),
+]
+
+
+@pytest.mark.parametrize(("change", "says"), MALFORMED)
+def test_malformed_output_is_an_assertion_error_saying_what_is_wrong(change, says):
+    with pytest.raises(AssertionError) as info:
+        reference.check_backprop(
+            _returning(change), activations=TANH3, cost="mse", dims=SQUARE, seeds=(0,)
+        )
+    assert says in str(info.value)
+
+
+# --------------------------------------------------------------------------
+# Bad arguments: a ValueError.
+# --------------------------------------------------------------------------
+
+BAD_ARGUMENTS = [
+    (dict(activations=("tanh", "swish"), cost="mse", dims=(3, 4, 2)), "unknown activation 'swish'"),
+    (
+        dict(activations=("tanh",), cost="mse", dims=(3, 4, 2)),
+        "describe 2 layers but 1 activations",
+    ),
+    (dict(activations=("tanh", "identity"), cost="l1", dims=(3, 4, 2)), "unknown cost 'l1'"),
+    (
+        dict(activations=("tanh", "relu"), cost="cross_entropy", dims=(3, 4, 2)),
+        "cross_entropy is not defined on every output of sigma_L = relu",
+    ),
+    (
+        dict(activations=("tanh", "identity"), cost="mse", dims=(3, 4, 2), dtype="float16"),
+        "dtype must be one of",
+    ),
+    (dict(activations=("tanh", "identity"), cost="mse", dims=(3, 4, 2), seeds=()), "seeds"),
+    (
+        dict(activations=("tanh", "identity"), cost="mse", dims=(3, 4, 2), batch_size=0),
+        "batch_size",
+    ),
+    (dict(activations="tanh", cost="mse", dims=(3, 4)), "one entry per layer"),
+]
+
+
+@pytest.mark.parametrize(("arguments", "says"), BAD_ARGUMENTS)
+def test_bad_arguments_raise_value_error(arguments, says):
+    with pytest.raises(ValueError, match=None) as info:
+        reference.check_backprop(GOOD, **arguments)
+    assert says in str(info.value)
+
+
+def test_candidate_that_is_not_callable_is_a_type_error():
+    with pytest.raises(TypeError, match="callable"):
+        reference.check_backprop(None, activations=("tanh",), cost="mse", dims=(2, 2))
+
+
+# --------------------------------------------------------------------------
+# The diagnosis table, rule by rule, on hand-made observations.
+# --------------------------------------------------------------------------
+
+
+def _observation(
+    errors,
+    *,
+    factors=None,
+    activations=TANH3,
+    cost="mse",
+    transposed=(),
+    mistakes=None,
+    batch_size=8,
+):
+    """An observation with leaf errors {name: error} (0 = right) and factors."""
+    factors = factors or {}
+    leaves = tuple(
+        LeafReport(
+            name=name,
+            layer=int(name[2:]),
+            error=errors.get(name, 0.0),
+            ok=errors.get(name, 0.0) <= 1e-10,
+            factor=factors.get(name),
+            transposed=name in transposed,
+        )
+        for l in range(1, len(activations) + 1)
+        for name in (f"W_{l}", f"b_{l}")
+    )
+    return Observation(
+        leaves=leaves,
+        batch_size=batch_size,
+        activations=activations,
+        cost=cost,
+        mistakes=mistakes or {},
+        tolerance=1e-10,
+    )
+
+
+ALL = ("W_1", "b_1", "W_2", "b_2", "W_3", "b_3")
+
+
+def _every(value):
+    return {name: value for name in ALL}
+
+
+RULE_CASES = [
+    # (rule, observation it must fire on, observation it must not fire on)
+    (
+        "sign_flipped",
+        _observation(_every(2.0), factors=_every(-1.0)),
+        _observation(_every(0.5), factors=_every(0.5)),
+    ),
+    (
+        "mean_instead_of_sum",
+        _observation(_every(0.875), factors=_every(1 / 8)),
+        _observation(_every(0.875), factors={**_every(1 / 8), "W_1": None}),
+    ),
+    (
+        "mse_half_convention",
+        _observation(_every(1.0), factors=_every(2.0)),
+        _observation(_every(1.0), factors=_every(2.0), cost="huber"),
+    ),
+    (
+        "common_factor",
+        _observation(_every(2.0), factors=_every(3.0)),
+        _observation(_every(1.0), factors=_every(-1.0)),
+    ),
+    (
+        "bias_only",
+        _observation({"b_1": 0.9, "b_2": 0.9}, factors={"b_1": 0.125, "b_2": 0.125}),
+        _observation({"b_1": 0.9, "W_1": 0.9}),
+    ),
+    (
+        "transposed_weight_gradient",
+        _observation({"W_2": 1.0}, transposed=("W_2",)),
+        _observation({"W_2": 1.0}),
+    ),
+    (
+        "diagonal_jacobian",
+        _observation(_every(1.0), mistakes={"diagonal_jacobian": 1e-16}),
+        _observation(_every(1.0), mistakes={"diagonal_jacobian": 0.3}),
+    ),
+    (
+        "no_activation_derivative",
+        _observation(
+            {"W_1": 1, "b_1": 1, "W_2": 1, "b_2": 1}, mistakes={"no_activation_derivative": 0.0}
+        ),
+        _observation({"W_1": 1, "b_1": 1}),
+    ),
+    ("weight_wrong_bias_right", _observation({"W_3": 0.2}), _observation({"W_3": 0.2, "b_3": 0.1})),
+    ("output_layer", _observation(_every(0.3)), _observation({"W_1": 1.0, "b_1": 1.0})),
+    ("recursion", _observation({"W_1": 1.0, "b_1": 1.0}), _observation(_every(0.3))),
+]
+
+
+@pytest.mark.parametrize(("rule", "fires", "quiet"), RULE_CASES, ids=[c[0] for c in RULE_CASES])
+def test_each_rule_is_a_pure_function_of_the_observation(rule, fires, quiet):
+    (explain,) = [r.explain for r in checker.RULES if r.name == rule]
+    assert explain(fires) is not None
+    assert explain(quiet) is None
+
+
+def test_every_rule_is_covered_by_a_rule_case():
+    assert {r.name for r in checker.RULES} - {c[0] for c in RULE_CASES} <= set(checker.MISTAKES)
+
+
+def test_specific_rules_hide_the_structural_ones():
+    o = _observation(
+        {"W_1": 1, "b_1": 1, "W_2": 1, "b_2": 1}, mistakes={"no_activation_derivative": 0.0}
+    )
+    assert [name for name, _ in checker.diagnose(o)] == ["no_activation_derivative"]
+    o = _observation({"W_1": 1, "b_1": 1, "W_2": 1, "b_2": 1})
+    assert [name for name, _ in checker.diagnose(o)] == ["recursion"]
+
+
+def test_entry_layer_is_the_outermost_wrong_layer():
+    assert _observation({"W_1": 1.0, "b_2": 1.0}).entry_layer == 2
+    assert _observation({}).entry_layer is None
+
+
+# --------------------------------------------------------------------------
+# The mistakes are planted into a correct backprop.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("activations", "cost", "dims"),
+    [
+        tuple(SOFTMAX.values()),
+        (("relu", "max_pool", "sigmoid"), "binary_cross_entropy", (3, 5, 4, 2)),
+        (("radial_sigmoid", "identity"), "huber", (2, 3, 2)),
+    ],
+)
+def test_the_unplanted_backprop_of_the_diagnosis_equals_reference_grad(activations, cost, dims):
+    spec = checker._spec(activations, cost, dims, 8, (0,), "float64")
+    theta, X, Y = checker.draw_case(3, activations=activations, cost=cost, dims=dims)
+    p = checker._forward_pass(theta, X, Y, spec)
+    expected = jax.tree_util.tree_leaves(reference.grad(theta, X, Y, activations, cost))
+    assert reference.relative_error(checker._backprop(p), expected) <= 1e-12
+
+
+# --------------------------------------------------------------------------
+# The pytest fixture, registered through the pytest11 entry point.
+# --------------------------------------------------------------------------
+
+
+def test_check_backprop_fixture_is_registered_by_the_plugin(pytester):
+    pytester.makepyfile(
+        textwrap.dedent(
+            """
+            import manualgrad
+
+            def grads(theta, X, Y):
+                return manualgrad.backprop_batch(theta, X, Y, ("tanh",) * 3, "mse")
+
+            def test_right(check_backprop):
+                check_backprop(grads, activations=("tanh",) * 3, cost="mse",
+                               dims=(3, 4, 4, 4), seeds=(0,))
+
+            def test_mean(check_backprop):
+                def mean(theta, X, Y):
+                    g = grads(theta, X, Y)
+                    return manualgrad.Params(tuple(w / len(X) for w in g.W),
+                                             tuple(v / len(X) for v in g.b))
+                check_backprop(mean, activations=("tanh",) * 3, cost="mse",
+                               dims=(3, 4, 4, 4), seeds=(0,))
+            """
+        )
+    )
+    result = pytester.runpytest_inprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*mean vs sum*"])
+
+
+# --------------------------------------------------------------------------
+# The guide's examples run.
+# --------------------------------------------------------------------------
+
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "checker.md"
+
+
+def test_the_guide_python_examples_run(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(encoding="utf-8"), re.DOTALL)
+    assert len(blocks) >= 3
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(GUIDE), "exec"), namespace)
+    assert "my_grads" in namespace and "test_my_grads" in namespace
+    printed = capsys.readouterr().out
+    assert max(float(e) for e in printed.strip("[]\n").split(",")) <= 1e-10
+
+
+def test_the_guide_failure_example_is_what_the_checker_says():
+    text = GUIDE.read_text(encoding="utf-8")
+    namespace: dict = {}
+    exec(re.findall(r"```python\n(.*?)```", text, re.DOTALL)[0], namespace)
+    my_grads = namespace["my_grads"]
+
+    def mean(theta, X, Y):
+        return [(W / len(X), b / len(X)) for W, b in my_grads(theta, X, Y)]
+
+    with pytest.raises(AssertionError) as info:
+        reference.check_backprop(
+            mean, activations=("relu", "softmax"), cost="cross_entropy", dims=(4, 5, 3)
+        )
+    shown = re.findall(r"```text\n(check_backprop: .*?)```", text, re.DOTALL)[0]
+    assert str(info.value) == shown.rstrip("\n")
