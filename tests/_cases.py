@@ -16,6 +16,7 @@ import functools
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import manualgrad
 import reference
@@ -130,3 +131,22 @@ def assert_grads_close(got, expected, dtype, *, rtol: float | None = None) -> No
             atol=rtol * leaf_scale,
             custom_message=f"relative error {error:.3g} over tolerance {rtol:g}",
         )
+
+
+def random_params(
+    rng: np.random.Generator,
+    dims: tuple[int, ...],
+    activations: tuple[str | manualgrad.Activation, ...] | None = None,
+    *,
+    dtype: jnp.dtype = jnp.float64,
+    weight_scale: float = 1.0,
+    bias_scale: float = 0.5,
+) -> manualgrad.Params:
+    """Params with W_l ~ weight_scale * N(0, 1/m_{l-1}) entries, drawn by NumPy (no compiling)."""
+    widths = manualgrad.layer_input_widths(dims, activations)
+    W = tuple(
+        jnp.asarray(weight_scale * rng.normal(size=(n, m)) / np.sqrt(m), dtype)
+        for n, m in zip(dims[1:], widths, strict=True)
+    )
+    b = tuple(jnp.asarray(bias_scale * rng.normal(size=n), dtype) for n in dims[1:])
+    return manualgrad.Params(W, b)
