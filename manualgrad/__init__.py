@@ -1,7 +1,11 @@
 """manualgrad: backpropagation by hand, as the notes derive it, checked against JAX.
 
 The five algorithms of the notes (``ALGORITHMS[1..5]``), activations with
-structured Jacobians, costs, and the parameter space Param(n).
+structured Jacobians, costs, and the parameter space Param(n); the
+gradient-decay diagnostics of Theorem 16 (:func:`diagnostics`), the
+Kronecker form of Algorithm 2 (:func:`backprop_kronecker`), data-parallel
+batch backprop on a device mesh (:func:`sharded_grad`), and the scalar
+computational graph of the lecture (:mod:`manualgrad.scalar_graph`).
 """
 
 from manualgrad._backprop import JACOBIAN_MODES, Sensitivities
@@ -44,6 +48,7 @@ from manualgrad.costs import (
     MeanSquaredError,
     get_cost,
 )
+from manualgrad.decay import Diagnostics, diagnostics
 from manualgrad.jacobians import (
     DenseJacobian,
     DiagonalJacobian,
@@ -51,7 +56,9 @@ from manualgrad.jacobians import (
     RowJacobian,
     SoftmaxJacobian,
 )
+from manualgrad.kronecker import backprop_kronecker
 from manualgrad.params import Params, init_params, layer_input_widths
+from manualgrad.sharded import batch_mesh, sharded_grad
 
 __version__ = "0.1.0"
 
@@ -70,6 +77,7 @@ __all__ = [
     "Cost",
     "CrossEntropy",
     "DenseJacobian",
+    "Diagnostics",
     "DiagonalJacobian",
     "HardTanh",
     "Huber",
@@ -93,10 +101,14 @@ __all__ = [
     "backprop_batch",
     "backprop_batch_combined",
     "backprop_combined",
+    "backprop_kronecker",
     "backprop_postactivation",
     "backprop_preactivation",
+    "batch_mesh",
+    "diagnostics",
     "get_activation",
     "get_cost",
     "init_params",
     "layer_input_widths",
+    "sharded_grad",
 ]
