@@ -91,10 +91,10 @@ def benchmark_config(
     main_group[CEILING_KEY, 0] = square_matmul(ceiling_size, dtype)
     copy_timings = time_interleaved(main_group, budget_s=budget_s, min_reps=min_reps)
     ceiling_gflops = matmul_gflops(ceiling_size, copy_timings.pop((CEILING_KEY, 0)).median_s)
-    timings = {
-        key: merge_copies([t for (k, _), t in copy_timings.items() if k == key])
-        for key, _ in copy_timings
-    }
+    by_entry: dict[tuple, list[Timing]] = {}
+    for (key, _), timing in copy_timings.items():
+        by_entry.setdefault(key, []).append(timing)
+    timings = {key: merge_copies(copy_list) for key, copy_list in by_entry.items()}
     dense_timings = {}
     if dense:
         dense_group = {key: calls[key] for key in dense + baselines}
