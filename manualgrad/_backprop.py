@@ -106,6 +106,19 @@ def pack(
     return grads, Sensitivities(tuple(grad_z[1 : L + 1]), tuple(grad_a[: L + 1]))
 
 
+def check_jacobian_mode(
+    jacobian_mode: object, theta: Params, num_rows: int, max_dense_bytes: int | None, where: str
+) -> None:
+    """Refuses an unknown mode, and a dense mode whose Jacobians for ``num_rows`` rows
+    would exceed ``max_dense_bytes`` (see ``_validation.check_dense_budget``)."""
+    if jacobian_mode not in JACOBIAN_MODES:
+        raise ValueError(
+            f"{where}: jacobian_mode must be one of {JACOBIAN_MODES}, got {jacobian_mode!r}"
+        )
+    if jacobian_mode == "dense":
+        _validation.check_dense_budget(theta, num_rows, max_dense_bytes, where)
+
+
 def algorithm(*, number: int, batch: bool) -> Callable[[Core], Callable[..., object]]:
     """Turns an algorithm's body into its public, validated, jit-compiled form.
 
@@ -155,13 +168,8 @@ def algorithm(*, number: int, batch: bool) -> Callable[[Core], Callable[..., obj
             checked = _validation.check_inputs(
                 theta, x, y, activations, cost, batch=batch, where=where
             )
-            if jacobian_mode not in JACOBIAN_MODES:
-                raise ValueError(
-                    f"{where}: jacobian_mode must be one of {JACOBIAN_MODES}, got {jacobian_mode!r}"
-                )
-            if jacobian_mode == "dense":
-                num_rows = checked.x.shape[0] if batch else 1
-                _validation.check_dense_budget(checked.theta, num_rows, max_dense_bytes, where)
+            num_rows = checked.x.shape[0] if batch else 1
+            check_jacobian_mode(jacobian_mode, checked.theta, num_rows, max_dense_bytes, where)
             return compiled(
                 *checked,
                 jacobian_mode=jacobian_mode,

@@ -55,7 +55,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 from jax.typing import ArrayLike
 
 from manualgrad import _validation
-from manualgrad._backprop import JACOBIAN_MODES, JacobianMode, Sensitivities
+from manualgrad._backprop import JacobianMode, Sensitivities, check_jacobian_mode
 from manualgrad.activations import Activation
 from manualgrad.algorithms import ALGORITHMS
 from manualgrad.costs import Cost
@@ -227,17 +227,11 @@ def sharded_grad(
     function = _resolve_algorithm(algorithm)
     where = f"sharded_grad (Algorithm {function.number})"
     checked = _validation.check_inputs(theta, X, Y, activations, cost, batch=True, where=where)
-    if jacobian_mode not in JACOBIAN_MODES:
-        raise ValueError(
-            f"{where}: jacobian_mode must be one of {JACOBIAN_MODES}, got {jacobian_mode!r}"
-        )
     if mesh is None:
         mesh = batch_mesh(axis_name=axis_name)
     _check_mesh(mesh, axis_name, where)
-    if jacobian_mode == "dense":
-        num_shards = mesh.shape[axis_name]
-        rows_per_shard = -(-checked.x.shape[0] // num_shards)
-        _validation.check_dense_budget(checked.theta, rows_per_shard, max_dense_bytes, where)
+    rows_per_shard = -(-checked.x.shape[0] // mesh.shape[axis_name])
+    check_jacobian_mode(jacobian_mode, checked.theta, rows_per_shard, max_dense_bytes, where)
     return _sharded(
         *checked,
         algorithm=function.number,
