@@ -281,6 +281,11 @@ def forward(graph: ScalarGraph, x: ArrayLike) -> ForwardPass:
     return ForwardPass(s, y)
 
 
+def _gates(graph: ScalarGraph, fwd: ForwardPass) -> dict[Node, np.ndarray]:
+    """The local gate Phi'(s(j)) of every neuron."""
+    return {j: _apply(graph.activations[j].derivative, fwd.s[j]) for j in graph.order}
+
+
 def edge_derivatives(
     graph: ScalarGraph,
     fwd: ForwardPass,
@@ -302,7 +307,7 @@ def edge_derivatives(
       (u, v) -> z(u, v) as 0-d NumPy arrays.
     """
     dtype = fwd.y[ONE].dtype
-    gate = {j: _apply(graph.activations[j].derivative, fwd.s[j]) for j in graph.order}
+    gate = _gates(graph, fwd)
 
     def out(v: Node) -> Node:
         # Arcs leave a neuron from its activation subnode.
@@ -399,12 +404,13 @@ def backprop(
     z = edge_derivatives(graph, fwd, list(cost_gradient), formulation=formulation)
     S = sensitivity_recursion(z, COST)
     grad: dict[Edge, np.ndarray] = {}
-    for i, j in graph.weights:
-        if formulation == "decoupled":
+    if formulation == "decoupled":
+        for i, j in graph.weights:
             grad[(i, j)] = S[minus(j)] * fwd.y[i]  # dJ/dw_ij = S(j-, t) y(i)
-        else:
-            gate = _apply(graph.activations[j].derivative, fwd.s[j])
-            grad[(i, j)] = S[j] * gate * fwd.y[i]  # dJ/dw_ij = S(j, t) Phi'(s(j)) y(i)
+    else:
+        gate = _gates(graph, fwd)
+        for i, j in graph.weights:
+            grad[(i, j)] = S[j] * gate[j] * fwd.y[i]  # dJ/dw_ij = S(j, t) Phi'(s(j)) y(i)
     return ScalarBackprop(loss, fwd, z, S, grad)
 
 
