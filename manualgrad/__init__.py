@@ -9,7 +9,13 @@ computational graph of the lecture (:mod:`manualgrad.scalar_graph`).
 """
 
 from manualgrad._backprop import JACOBIAN_MODES, Sensitivities
-from manualgrad._validation import DEFAULT_MAX_DENSE_BYTES
+from manualgrad._interval import REALS, Interval
+from manualgrad._validation import (
+    DEFAULT_MAX_DENSE_BYTES,
+    CheckedInputs,
+    check_dense_budget,
+    check_inputs,
+)
 from manualgrad.activations import (
     ACTIVATIONS,
     ELU,
@@ -70,10 +76,12 @@ __all__ = [
     "ELU",
     "GELU",
     "JACOBIAN_MODES",
+    "REALS",
     "Activation",
     "Arctan",
     "AvgPool",
     "BinaryCrossEntropy",
+    "CheckedInputs",
     "Cost",
     "CrossEntropy",
     "DenseJacobian",
@@ -82,6 +90,7 @@ __all__ = [
     "HardTanh",
     "Huber",
     "Identity",
+    "Interval",
     "Jacobian",
     "LeakyReLU",
     "MaxPool",
@@ -105,6 +114,8 @@ __all__ = [
     "backprop_postactivation",
     "backprop_preactivation",
     "batch_mesh",
+    "check_dense_budget",
+    "check_inputs",
     "diagnostics",
     "get_activation",
     "get_cost",

@@ -23,8 +23,16 @@ from manualgrad.params import Params
 DEFAULT_MAX_DENSE_BYTES = 1 << 30
 
 
-class Checked(NamedTuple):
-    """Validated, normalized inputs of one gradient computation."""
+class CheckedInputs(NamedTuple):
+    """Validated, normalized inputs of one gradient computation.
+
+    Attributes:
+      theta: Params of JAX arrays.
+      x: the sample (n_0,) or batch (N, n_0), a JAX array.
+      y: the target (m_L,) or targets (N, m_L), a JAX array.
+      activations: sigma_1..sigma_L as Activation objects.
+      cost: the Cost object.
+    """
 
     theta: Params
     x: jax.Array
@@ -132,8 +140,8 @@ def check_inputs(
     cost: str | Cost,
     *,
     batch: bool,
-    where: str,
-) -> Checked:
+    where: str = "manualgrad",
+) -> CheckedInputs:
     """Validates and normalizes the arguments of a gradient computation.
 
     Args:
@@ -202,14 +210,25 @@ def check_inputs(
                 f"{where}: y has shape {y.shape} but the output of layer "
                 f"{num_layers} has width {out_width}, so y must have shape ({out_width},)"
             )
-    return Checked(theta, x, y, activations, cost)
+    return CheckedInputs(theta, x, y, activations, cost)
 
 
-def check_dense_budget(theta: Params, num_rows: int, max_bytes: int | None, where: str) -> None:
+def check_dense_budget(
+    theta: Params, num_rows: int, max_bytes: int | None, where: str = "manualgrad"
+) -> None:
     """Estimates the bytes of the dense Jacobians and refuses over ``max_bytes``.
 
     The dense mode holds Jac_{i,l}, an (m_l, n_l) matrix, for every row i and
     layer l at once: sum_l N m_l n_l numbers.
+
+    Args:
+      theta: Params(W, b); only the shapes and dtype are read.
+      num_rows: N, the rows of the batch (1 for one sample).
+      max_bytes: the budget; None for no budget.
+      where: the caller's name, which starts the message.
+
+    Raises:
+      ValueError: the estimate exceeds ``max_bytes``; the message gives it.
     """
     if max_bytes is None:
         return

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import erf
 
+from manualgrad._interval import REALS, Interval
 from manualgrad.jacobians import (
     DenseJacobian,
     DiagonalJacobian,
@@ -70,10 +71,33 @@ class Activation(abc.ABC):
     #: sup over z of the spectral norm of d(sigma)_z: Theorem 16's r, which is
     #: sup |phi'| for a pointwise phi. Infinite where no finite bound exists.
     derivative_bound: ClassVar[float] = math.inf
+    #: Where every coordinate of sigma(z) lies; a cost reads it to know
+    #: whether it is defined on this activation's outputs.
+    output_range: ClassVar[Interval] = REALS
+    #: Whether sigma is twice differentiable everywhere a random draw can
+    #: land: a central difference of a smooth sigma converges at second order.
+    #: Not smooth: a kink (relu at 0) or a tie (max pooling).
+    smooth: ClassVar[bool] = True
 
     @abc.abstractmethod
     def __call__(self, z: jax.Array) -> jax.Array:
         """sigma(z) for z of shape (..., n); returns shape (..., m)."""
+
+    def near_kink(self, z: jax.Array, radius: float) -> jax.Array:
+        """Which entries of z lie within ``radius`` of a point where sigma is not smooth.
+
+        A difference quotient of step ``radius`` at such an entry straddles
+        the kink and is no derivative there.
+
+        Args:
+          z: pre-activations, shape (..., n).
+          radius: the distance, e.g. a finite-difference step.
+
+        Returns:
+          A boolean array shaped like ``z``; all False for a smooth sigma.
+        """
+        del radius
+        return jnp.zeros(jnp.shape(z), dtype=bool)
 
     @abc.abstractmethod
     def jacobian(self, z: jax.Array) -> Jacobian:
@@ -110,6 +134,21 @@ class Pointwise(Activation):
         """phi'(z) written in terms of a = phi(z), where possible."""
         raise NotImplementedError
 
+    #: The points where phi is not twice differentiable (its derivative, or
+    #: for ELU with alpha = 1 its curvature, jumps); () for a smooth phi.
+    kinks: ClassVar[tuple[float, ...]] = ()
+
+    @property
+    def smooth(self) -> bool:  # type: ignore[override]
+        return not self.kinks
+
+    def near_kink(self, z: jax.Array, radius: float) -> jax.Array:
+        z = jnp.asarray(z)
+        near = jnp.zeros(z.shape, dtype=bool)
+        for kink in self.kinks:
+            near = near | (jnp.abs(z - kink) <= radius)
+        return near
+
     def jacobian(self, z: jax.Array) -> Jacobian:
         return DiagonalJacobian(self.derivative(z))
 
@@ -144,6 +183,7 @@ class Sigmoid(Pointwise):
     """1 / (1 + e^{-z}); sigma' = sigma (1 - sigma) (Exercise 1a)."""
 
     name: ClassVar[str] = "sigmoid"
+    output_range: ClassVar[Interval] = Interval(0.0, 1.0)
     derivative_bound: ClassVar[float] = 0.25
     has_output_jacobian: ClassVar[bool] = True
 
@@ -162,6 +202,7 @@ class Tanh(Pointwise):
     """tanh z; tanh' = 1 - tanh^2."""
 
     name: ClassVar[str] = "tanh"
+    output_range: ClassVar[Interval] = Interval(-1.0, 1.0)
     derivative_bound: ClassVar[float] = 1.0
     has_output_jacobian: ClassVar[bool] = True
 
@@ -180,6 +221,8 @@ class ReLU(Pointwise):
     """max(0, z); relu' = 1 for z > 0 and 0 otherwise, relu'(0) = 0 (Exercise 1b)."""
 
     name: ClassVar[str] = "relu"
+    output_range: ClassVar[Interval] = Interval(0.0, math.inf, closed_low=True)
+    kinks: ClassVar[tuple[float, ...]] = (0.0,)
     derivative_bound: ClassVar[float] = 1.0
     has_output_jacobian: ClassVar[bool] = True
 
@@ -203,6 +246,8 @@ class HardTanh(Pointwise):
     """
 
     name: ClassVar[str] = "hard_tanh"
+    output_range: ClassVar[Interval] = Interval(-1.0, 1.0, closed_low=True, closed_high=True)
+    kinks: ClassVar[tuple[float, ...]] = (-1.0, 1.0)
     derivative_bound: ClassVar[float] = 1.0
 
     def __call__(self, z: jax.Array) -> jax.Array:
@@ -217,6 +262,7 @@ class Arctan(Pointwise):
     """arctan z; arctan' = 1 / (1 + z^2) = cos^2(arctan z) (Exercise 1c)."""
 
     name: ClassVar[str] = "arctan"
+    output_range: ClassVar[Interval] = Interval(-math.pi / 2, math.pi / 2)
     derivative_bound: ClassVar[float] = 1.0
     has_output_jacobian: ClassVar[bool] = True
 
@@ -236,6 +282,7 @@ class LeakyReLU(Pointwise):
 
     negative_slope: float = 0.01
     name: ClassVar[str] = "leaky_relu"
+    kinks: ClassVar[tuple[float, ...]] = (0.0,)
 
     @property
     def derivative_bound(self) -> float:  # type: ignore[override]
@@ -262,10 +309,16 @@ class ELU(Pointwise):
 
     alpha: float = 1.0
     name: ClassVar[str] = "elu"
+    kinks: ClassVar[tuple[float, ...]] = (0.0,)
 
     @property
     def derivative_bound(self) -> float:  # type: ignore[override]
         return max(1.0, abs(self.alpha))
+
+    @property
+    def output_range(self) -> Interval:  # type: ignore[override]
+        # alpha (e^z - 1) > -alpha for alpha > 0; other alphas bound nothing.
+        return Interval(-self.alpha, math.inf) if self.alpha > 0 else REALS
 
     @property
     def has_output_jacobian(self) -> bool:  # type: ignore[override]
@@ -288,6 +341,7 @@ class Softplus(Pointwise):
     """log(1 + e^z); softplus' = sigmoid(z) = 1 - e^{-a}."""
 
     name: ClassVar[str] = "softplus"
+    output_range: ClassVar[Interval] = Interval(0.0, math.inf)
     derivative_bound: ClassVar[float] = 1.0
     has_output_jacobian: ClassVar[bool] = True
 
@@ -360,6 +414,7 @@ class Softmax(Activation):
     """
 
     name: ClassVar[str] = "softmax"
+    output_range: ClassVar[Interval] = Interval(0.0, 1.0)
     has_output_jacobian: ClassVar[bool] = True
     #: The spectral norm of diag(s) - s s^T never exceeds 1/2.
     derivative_bound: ClassVar[float] = 0.5
@@ -385,6 +440,8 @@ class RadialSigmoid(Activation):
     """
 
     name: ClassVar[str] = "radial_sigmoid"
+    #: Each coordinate of sigmoid(|z|) z / |z| is below sigmoid(|z|) < 1 in size.
+    output_range: ClassVar[Interval] = Interval(-1.0, 1.0)
     # ||Jac|| = max(f / r, f (1 - f)) <= sup f(r) / r, unbounded near 0.
     derivative_bound: ClassVar[float] = math.inf
 
@@ -409,6 +466,13 @@ class RadialSigmoid(Activation):
         jac = (f / r) * (eye - uu) + (f * (1 - f)) * uu
         return DenseJacobian(jnp.where(nonzero, jac, 0))
 
+    def near_kink(self, z: jax.Array, radius: float) -> jax.Array:
+        # The one singular point is z = 0: a point, not a surface, so only
+        # a z within the step of it is affected (and then every entry).
+        z = jnp.asarray(z)
+        near = jnp.linalg.norm(z, axis=-1, keepdims=True) <= radius
+        return jnp.broadcast_to(near, z.shape)
+
 
 @dataclasses.dataclass(frozen=True)
 class MaxPool(Activation):
@@ -419,6 +483,8 @@ class MaxPool(Activation):
     """
 
     name: ClassVar[str] = "max_pool"
+    #: Not differentiable where two entries tie for the maximum.
+    smooth: ClassVar[bool] = False
     derivative_bound: ClassVar[float] = 1.0
 
     def __call__(self, z: jax.Array) -> jax.Array:
@@ -427,6 +493,14 @@ class MaxPool(Activation):
     def jacobian(self, z: jax.Array) -> Jacobian:
         at_max = (z == jnp.max(z)).astype(z.dtype)
         return RowJacobian(at_max / jnp.sum(at_max))
+
+    def near_kink(self, z: jax.Array, radius: float) -> jax.Array:
+        # Entries within 2 radius of the maximum can swap places with it
+        # when each moves by radius: a near tie, if there are two of them.
+        z = jnp.asarray(z)
+        contenders = jnp.max(z, axis=-1, keepdims=True) - z <= 2 * radius
+        tied = jnp.sum(contenders, axis=-1, keepdims=True) >= 2
+        return contenders & tied
 
     def output_width(self, n: int) -> int:
         return 1

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from manualgrad.activations import Activation, Sigmoid, Softmax
+from manualgrad._interval import REALS, Interval
+from manualgrad.activations import Activation, Sigmoid, Softmax, get_activation
 
 __all__ = [
     "COSTS",
@@ -39,10 +41,23 @@ class Cost(abc.ABC):
     """A differentiable cost C: R^{n_L} x R^{n_L} -> R, summed over rows."""
 
     name: ClassVar[str]
+    #: The outputs y_hat (each entry) on which C is defined and finite.
+    output_domain: ClassVar[Interval] = REALS
 
     @abc.abstractmethod
     def __call__(self, y_hat: jax.Array, y: jax.Array) -> jax.Array:
         """C(y_hat, y), summed over every entry; a scalar."""
+
+    def accepts_output(self, activation: str | Activation) -> bool:
+        """Whether C is defined on every output of ``activation`` at layer L.
+
+        Args:
+          activation: sigma_L, a name or an activation.
+
+        Returns:
+          Whether sigma_L's output range lies inside :attr:`output_domain`.
+        """
+        return self.output_domain.contains(get_activation(activation).output_range)
 
     @abc.abstractmethod
     def grad(self, y_hat: jax.Array, y: jax.Array) -> jax.Array:
@@ -85,6 +100,7 @@ class CrossEntropy(Cost):
     """-sum y log y_hat; gradient -y / y_hat. Needs y_hat > 0."""
 
     name: ClassVar[str] = "cross_entropy"
+    output_domain: ClassVar[Interval] = Interval(0.0, math.inf)  # log y_hat
 
     def __call__(self, y_hat: jax.Array, y: jax.Array) -> jax.Array:
         return -jnp.sum(y * jnp.log(y_hat))
@@ -104,6 +120,7 @@ class BinaryCrossEntropy(Cost):
     """-sum [y log y_hat + (1 - y) log(1 - y_hat)]. Needs 0 < y_hat < 1."""
 
     name: ClassVar[str] = "binary_cross_entropy"
+    output_domain: ClassVar[Interval] = Interval(0.0, 1.0)  # log y_hat, log(1 - y_hat)
 
     def __call__(self, y_hat: jax.Array, y: jax.Array) -> jax.Array:
         return -jnp.sum(y * jnp.log(y_hat) + (1 - y) * jnp.log1p(-y_hat))

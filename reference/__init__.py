@@ -6,11 +6,15 @@
 * :func:`numerical_grad`: float64 central differences, trusting no autodiff.
 * ``TOLERANCES``: the one table of tolerances per dtype.
 * :func:`check_backprop`: checks someone else's backprop against :func:`grad`.
+* :func:`draw_case`: the one seed -> (theta, X, Y) recipe (:mod:`reference.problems`).
+* :func:`describe_machine`: what a result was measured on.
 """
 
 from reference.autodiff import grad, jacobian, sensitivities
 from reference.checker import check_backprop
 from reference.finite_differences import numerical_grad
+from reference.machine import describe_machine
+from reference.problems import draw_case, draw_targets
 from reference.tolerances import (
     FINITE_DIFFERENCE_TOLERANCE,
     TOLERANCES,
@@ -23,6 +27,9 @@ __all__ = [
     "FINITE_DIFFERENCE_TOLERANCE",
     "TOLERANCES",
     "check_backprop",
+    "describe_machine",
+    "draw_case",
+    "draw_targets",
     "grad",
     "jacobian",
     "leaf_relative_errors",

@@ -10,7 +10,7 @@ from jax.typing import ArrayLike
 
 import manualgrad
 from manualgrad import Activation, Cost, Params, Sensitivities
-from manualgrad._validation import check_inputs
+from manualgrad import check_inputs
 from reference import _forward
 
 __all__ = ["grad", "jacobian", "sensitivities"]

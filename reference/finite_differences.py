@@ -10,7 +10,7 @@ from jax.flatten_util import ravel_pytree
 from jax.typing import ArrayLike
 
 from manualgrad import Activation, Cost, Params
-from manualgrad._validation import check_inputs
+from manualgrad import check_inputs
 from reference import _forward
 
 __all__ = ["numerical_grad"]

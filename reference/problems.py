@@ -1,0 +1,107 @@
+"""The one recipe for seeded problems: seed -> (theta, X, Y).
+
+The checker, ``manualgrad verify`` and the tests draw their networks and
+batches here and nowhere else, so a seed names the same problem everywhere:
+
+    key_theta, key_x, key_y = jax.random.split(jax.random.PRNGKey(seed), 3)
+    theta = manualgrad.init_params(key_theta, dims, activations, dtype=dtype)
+    X = jax.random.normal(key_x, (batch_size, n_0), dtype)
+    Y = draw_targets(key_y, cost, (batch_size, m_L), dtype)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax.typing import DTypeLike
+
+import manualgrad
+from manualgrad import Activation, Cost, Params
+
+__all__ = ["draw_case", "draw_targets"]
+
+
+def draw_targets(
+    key: jax.Array, cost: str | Cost, shape: tuple[int, ...], dtype: DTypeLike
+) -> jax.Array:
+    """Targets Y the cost is defined on.
+
+    Cross-entropy gets probability vectors (rows of a softmax), binary
+    cross-entropy entries in [0, 1), Huber residuals on both sides of its
+    delta (2 x a standard normal), anything else a standard normal.
+
+    Args:
+      key: a PRNG key.
+      cost: a name or manualgrad cost.
+      shape: (N, m_L), or (m_L,) for one sample.
+      dtype: a floating dtype.
+
+    Returns:
+      An array of ``shape`` and ``dtype``.
+    """
+    name = manualgrad.get_cost(cost).name
+    if name == "cross_entropy":
+        return jax.nn.softmax(jax.random.normal(key, shape, dtype), axis=-1)
+    if name == "binary_cross_entropy":
+        return jax.random.uniform(key, shape, dtype)
+    if name == "huber":
+        return 2 * jax.random.normal(key, shape, dtype)
+    return jax.random.normal(key, shape, dtype)
+
+
+def draw_case(
+    seed: int,
+    *,
+    activations: Sequence[str | Activation],
+    cost: str | Cost,
+    dims: Sequence[int],
+    batch_size: int = 8,
+    dtype: DTypeLike = "float64",
+) -> tuple[Params, jax.Array, jax.Array]:
+    """The (theta, X, Y) of ``seed``: the recipe in this module's docstring.
+
+    float64 needs 64-bit JAX enabled (``jax.config.update("jax_enable_x64",
+    True)`` or ``with jax.enable_x64(True):``).
+
+    Args:
+      seed: an integer; the same seed gives the same problem.
+      activations: sigma_1..sigma_L, names or manualgrad activations.
+      cost: a name or manualgrad cost; it decides the targets' distribution.
+      dims: (n_0, ..., n_L).
+      batch_size: N, the rows of X and Y.
+      dtype: the floating dtype of theta, X and Y.
+
+    Returns:
+      (theta, X of shape (batch_size, n_0), Y of shape (batch_size, m_L)).
+    """
+    return _draw(
+        seed,
+        activations=tuple(manualgrad.get_activation(a) for a in activations),
+        cost=manualgrad.get_cost(cost),
+        dims=tuple(int(n) for n in dims),
+        batch_size=int(batch_size),
+        dtype=jnp.dtype(dtype).name,
+    )
+
+
+# One compilation per network serves every seed; drawn op by op, each shape
+# would compile its own kernels.
+@functools.partial(jax.jit, static_argnames=("activations", "cost", "dims", "batch_size", "dtype"))
+def _draw(
+    seed: jax.Array,
+    *,
+    activations: tuple[Activation, ...],
+    cost: Cost,
+    dims: tuple[int, ...],
+    batch_size: int,
+    dtype: str,
+) -> tuple[Params, jax.Array, jax.Array]:
+    key_theta, key_x, key_y = jax.random.split(jax.random.PRNGKey(seed), 3)
+    theta = manualgrad.init_params(key_theta, dims, activations, dtype=dtype)
+    out_width = activations[-1].output_width(dims[-1])
+    X = jax.random.normal(key_x, (batch_size, dims[0]), dtype)
+    Y = draw_targets(key_y, cost, (batch_size, out_width), dtype)
+    return theta, X, Y
