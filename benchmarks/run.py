@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from benchmarks import _configs, _flops, _machine, _markdown, _measure, _plots, _report
-from benchmarks._scaling import scaling_fits
-from benchmarks.sharded import benchmark_sharded
+import reference
+from benchmarks import measure, plots, report, workload
+from benchmarks.data_parallel import benchmark_sharded
 from manualgrad import DEFAULT_MAX_DENSE_BYTES
+from reference.machine import load_average
 
 #: sweep -> (seconds of timed repetitions per configuration, fewest repetitions).
 BUDGETS: dict[str, tuple[float, int]] = {
@@ -33,6 +34,10 @@ BUDGETS: dict[str, tuple[float, int]] = {
     "full": (4.0, 5),
 }
 DTYPE = "float32"
+#: Where the measured sweeps write by default: the results kept in the repository.
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+#: Where smoke runs (tiny, quick, --config) write by default, so they never overwrite them.
+SCRATCH_DIR = Path("bench-out")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     which.add_argument("--full", action="store_true", help="the whole grid (hours on a CPU)")
     which.add_argument(
-        "--sweep", choices=_configs.SWEEPS, default=None, help="a sweep by name (default: default)"
+        "--sweep", choices=workload.SWEEPS, default=None, help="a sweep by name (default: default)"
     )
     which.add_argument(
         "--config",
@@ -56,7 +61,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N,WIDTH,DEPTH,HIDDEN",
         help="time this network instead of a sweep (repeatable), e.g. 512,256,4,relu",
     )
-    parser.add_argument("--out", type=Path, default=Path("bench-out"), help="output directory")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output directory (default: benchmarks/results/ for the default and full "
+        "sweeps, bench-out/ for the others)",
+    )
     parser.add_argument(
         "--json", type=Path, default=None, help="JSON path (default: OUT/results.json)"
     )
@@ -75,7 +86,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-sharded",
         action="store_true",
-        help="skip the data-parallel section (benchmarks.sharded.benchmark_sharded)",
+        help="skip the data-parallel section (benchmarks.data_parallel.benchmark_sharded)",
     )
     parser.add_argument(
         "--budget",
@@ -103,22 +114,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.sweep = "custom"
     else:
         args.sweep = "quick" if args.quick else "full" if args.full else args.sweep or "default"
+    if args.out is None:
+        args.out = RESULTS_DIR if args.sweep in ("default", "full") else SCRATCH_DIR
     return args
 
 
-def _config(text: str) -> _configs.Config:
+def _config(text: str) -> workload.Config:
     """Parses N,WIDTH,DEPTH,HIDDEN, e.g. "512,256,4,relu", into a Config."""
     try:
         N, width, depth, hidden = text.split(",")
-        config = _configs.Config(int(N), int(width), int(depth), hidden.strip())
+        config = workload.Config(int(N), int(width), int(depth), hidden.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected N,WIDTH,DEPTH,HIDDEN such as 512,256,4,relu; got {text!r}"
         ) from None
-    if config.hidden not in _configs.HIDDEN or min(config.N, config.width, config.depth) < 1:
+    if config.hidden not in workload.HIDDEN or min(config.N, config.width, config.depth) < 1:
         raise argparse.ArgumentTypeError(
             f"{text!r}: N, width and depth must be positive and HIDDEN one of "
-            f"{', '.join(_configs.HIDDEN)}"
+            f"{', '.join(workload.HIDDEN)}"
         )
     return config
 
@@ -128,16 +141,15 @@ def render(args: argparse.Namespace, console: Console) -> int:
     results = json.loads(args.render.read_text(encoding="utf-8"))
     # The summaries are derived from the rows, so they follow this code's analysis.
     small = results["sweep"] in ("tiny", "quick")
-    results["headline"] = _report.headline(results["rows"])
-    results["scaling"] = scaling_fits(results["rows"], min_points=2 if small else 3)
-    _report.print_report(console, results)
+    results["headline"] = report.headline(results["rows"])
+    results["scaling"] = report.scaling_fits(results["rows"], min_points=2 if small else 3)
+    report.print_report(console, results)
     if results.get("sharded"):
-        console.print(_report.sharded_table(results["sharded"]))
+        console.print(report.sharded_table(results["sharded"]))
     if not args.no_plots:
-        args.out.mkdir(parents=True, exist_ok=True)
-        _plots.plot_scaling(results["rows"], args.out, min_points=2 if small else 3)
+        plots.plot_scaling(results["rows"], args.out / "plots", min_points=2 if small else 3)
     if args.markdown is not None:
-        _markdown.write_markdown(args.markdown, results)
+        report.write_markdown(args.markdown, results)
     return 0
 
 
@@ -165,24 +177,24 @@ def main(argv: list[str] | None = None) -> int:
     budget_s = args.budget if args.budget is not None else budget_s
     copies = args.copies if args.copies is not None else (1 if args.sweep == "tiny" else 3)
 
-    machine = _machine.describe_machine()
-    machine["load_start"] = _machine.load_average()
+    machine = reference.describe_machine()
+    machine["load_start"] = load_average()
     console.print(
         f"[bold]manualgrad bench[/] ({args.sweep}): {machine['cpu_model']}, "
         f"{machine['cpu_cores']} cores, {machine['device_kind']}, jax {machine['jax_version']}"
     )
     small = args.sweep in ("tiny", "quick")
-    ceiling = _flops.measure_ceiling(
-        sizes=_flops.QUICK_CEILING_SIZES if small else _flops.CEILING_SIZES, dtype=DTYPE
+    ceiling = measure.measure_ceiling(
+        sizes=measure.QUICK_CEILING_SIZES if small else measure.CEILING_SIZES, dtype=DTYPE
     )
     console.print(
         f"matmul ceiling: {ceiling['gflops']:.1f} GFLOP/s ({DTYPE}, {ceiling['size']}^2 matmul)"
     )
 
-    configs = tuple(args.config) if args.config else _configs.sweep(args.sweep)
+    configs = tuple(args.config) if args.config else workload.sweep(args.sweep)
     rows: list[dict] = []
     for index, config in enumerate(configs, start=1):
-        config_rows = _measure.benchmark_config(
+        config_rows = measure.benchmark_config(
             config,
             ceiling_size=ceiling["size"],
             dtype=DTYPE,
@@ -194,14 +206,14 @@ def main(argv: list[str] | None = None) -> int:
         rows += config_rows
         ceiling_here = next(r["ceiling_gflops"] for r in config_rows if r["status"] == "ok")
         title = f"[{index}/{len(configs)}] {config}; ceiling beside it {ceiling_here:.1f} GFLOP/s"
-        console.print(_report.config_table(title, config_rows))
+        console.print(report.config_table(title, config_rows))
 
     sharded = None
     if not args.no_sharded:
         console.print("sharded (data-parallel): timing ...")
         sharded = benchmark_sharded(quick=small)
 
-    machine["load_end"] = _machine.load_average()
+    machine["load_end"] = load_average()
     results = {
         "command": "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv),
         "sweep": args.sweep,
@@ -214,29 +226,30 @@ def main(argv: list[str] | None = None) -> int:
             "min_reps": min_reps,
             "copies": copies,
             "max_dense_bytes": args.max_dense_bytes,
-            "plain_call_limit_s": _measure.PLAIN_CALL_LIMIT_S,
+            "plain_call_limit_s": measure.PLAIN_CALL_LIMIT_S,
         },
         "configs": [config.as_dict() for config in configs],
         "rows": rows,
-        "headline": _report.headline(rows),
-        "scaling": scaling_fits(rows, min_points=2 if small else 3),
+        "headline": report.headline(rows),
+        "scaling": report.scaling_fits(rows, min_points=2 if small else 3),
         "sharded": sharded,
         "plots": [],
     }
     if not args.no_plots:
         results["plots"] = [
-            str(path) for path in _plots.plot_scaling(rows, out_dir, min_points=2 if small else 3)
+            str(path)
+            for path in plots.plot_scaling(rows, out_dir / "plots", min_points=2 if small else 3)
         ]
     results["wall_s"] = time.perf_counter() - started
-    _report.print_report(console, results)
+    report.print_report(console, results)
     if sharded is not None:
-        console.print(_report.sharded_table(sharded))
+        console.print(report.sharded_table(sharded))
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=1, default=_json_default), encoding="utf-8")
     if args.markdown is not None:
-        _markdown.write_markdown(args.markdown, results)
+        report.write_markdown(args.markdown, results)
     console.print(
         f"{len(rows)} rows in {results['wall_s']:.1f} s; JSON: {json_path}; "
-        f"plots: {len(results['plots'])} in {out_dir}"
+        f"plots: {len(results['plots'])} in {out_dir / 'plots'}"
     )
     return 0

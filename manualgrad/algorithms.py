@@ -34,6 +34,7 @@ from manualgrad._backprop import (
     JacobianMode,
     Sensitivities,
     algorithm,
+    forward_preactivations,
     jacobian,
     jacobian_from_output,
     jacobian_rows,
@@ -114,8 +115,8 @@ def backprop_batch(
 
     Args:
       theta: Params(W, b), W[l-1] of shape (n_l, m_{l-1}).
-      X: the batch, shape (N, n_0), one sample per row.
-      Y: the targets, shape (N, m_L).
+      x: the batch X, shape (N, n_0), one sample per row.
+      y: the targets Y, shape (N, m_L).
       activations: sigma_1..sigma_L, applied to rows.
       cost: the cost C; the loss is the extended cost, a sum over rows.
 
@@ -124,11 +125,8 @@ def backprop_batch(
       first) when asked.
     """
     W, b, sigma, L = one_based(theta, activations)
-    N = X.shape[0]
-    # Forward propagation.
-    Z = [X]  # Z_0 <- X
-    for l in range(1, L + 1):
-        Z.append(sigma[l - 1](Z[l - 1]) @ W[l].T + ones_times(b[l], N))  # Z_l
+    # Forward propagation: Z_0 <- X; Z_l <- sigma_{l-1}(Z_{l-1}) W_l^T + 1_N b_l^T.
+    Z = forward_preactivations(W, b, sigma, X)
     # Set-up for back propagation.
     grad_Z, grad_A = [None] * (L + 1), [None] * (L + 1)
     grad_W, grad_b = [None] * (L + 1), [None] * (L + 1)
@@ -254,8 +252,8 @@ def backprop_batch_combined(
 
     Args:
       theta: Params(W, b), W[l-1] of shape (n_l, m_{l-1}).
-      X: the batch, shape (N, n_0), one sample per row.
-      Y: the targets, shape (N, m_L).
+      x: the batch X, shape (N, n_0), one sample per row.
+      y: the targets Y, shape (N, m_L).
       activations: sigma_1..sigma_L, applied to rows.
       cost: the cost C; the loss is the extended cost, a sum over rows.
 

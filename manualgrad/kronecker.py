@@ -35,10 +35,16 @@ import functools
 
 import jax
 import jax.numpy as jnp
-from jax.typing import ArrayLike
 
-from manualgrad import _validation
-from manualgrad._backprop import Sensitivities, one_based, ones_times, pack
+from manualgrad._backprop import (
+    Sensitivities,
+    forward_preactivations,
+    one_based,
+    pack,
+    public_docstring,
+    public_function,
+)
+from manualgrad._validation import CheckedInputs
 from manualgrad.activations import Activation
 from manualgrad.costs import Cost
 from manualgrad.params import Params
@@ -96,7 +102,6 @@ def _dense_jacobians(sigma: Activation, Z: jax.Array) -> jax.Array:
     return jax.vmap(lambda z: sigma.jacobian(z).dense())(Z)
 
 
-@functools.partial(jax.jit, static_argnames=("activations", "cost"))
 def _backprop_kronecker(
     theta: Params,
     X: jax.Array,
@@ -104,12 +109,27 @@ def _backprop_kronecker(
     activations: tuple[Activation, ...],
     cost: Cost,
 ) -> tuple[Params, Sensitivities]:
+    """Algorithm 2 written with the explicit operators of section 4.3.
+
+    The output gradient is applied literally, Phi_L(grad C): unlike the
+    algorithms, no closed form is substituted for softmax with cross-entropy
+    or sigmoid with binary cross-entropy, so saturated outputs (where
+    grad C is infinite) give what the literal product gives.
+
+    Args:
+      theta: Params(W, b), W[l-1] of shape (n_l, m_{l-1}).
+      X: the batch, shape (N, n_0).
+      Y: the targets, shape (N, m_L).
+      activations: sigma_1..sigma_L, names or Activation objects.
+      cost: the cost C; the loss is the extended cost, a sum over rows.
+
+    Returns:
+      The gradient as Params (and Sensitivities, rows first, when asked),
+      equal to ``manualgrad.backprop_batch``'s.
+    """
     W, b, sigma, L = one_based(theta, activations)
     N = X.shape[0]
-    # Forward propagation, as in Algorithm 2.
-    Z = [X]  # Z_0 <- X
-    for l in range(1, L + 1):
-        Z.append(sigma[l - 1](Z[l - 1]) @ W[l].T + ones_times(b[l], N))
+    Z = forward_preactivations(W, b, sigma, X)  # forward propagation, as in Algorithm 2
     # Phi_l = sum_i E_ii (x) Jac_{i,l}^T for l = 0..L (Phi_0 = identity: sigma_0 is).
     Phi = [block_diagonal_operator(_dense_jacobians(sigma[l], Z[l])) for l in range(L + 1)]
     grad_Z, grad_A = [None] * (L + 1), [None] * (L + 1)
@@ -125,14 +145,28 @@ def _backprop_kronecker(
     return pack(grad_W, grad_b, grad_Z, grad_A, L)
 
 
-def _check_sizes(
-    theta: Params, activations: tuple[Activation, ...], N: int, limit: int | None, where: str
-) -> None:
+@functools.partial(jax.jit, static_argnames=("activations", "cost", "return_sensitivities"))
+def _compiled(
+    theta: Params,
+    X: jax.Array,
+    Y: jax.Array,
+    activations: tuple[Activation, ...],
+    cost: Cost,
+    *,
+    return_sensitivities: bool,
+) -> Params | tuple[Params, Sensitivities]:
+    grads, sens = _backprop_kronecker(theta, X, Y, activations, cost)
+    return (grads, sens) if return_sensitivities else grads
+
+
+def _check_sizes(checked: CheckedInputs, N: int, limit: int | None, where: str) -> None:
     """Refuses before any operator is built if one would exceed ``limit`` entries."""
     if limit is None:
         return
+    theta = checked.theta
     n = [theta.W[0].shape[1]] + [W.shape[0] for W in theta.W]  # n_0..n_L
-    m = [n[0]] + [act.output_width(width) for act, width in zip(activations, n[1:], strict=True)]
+    # m_l is the width of sigma_l's output: W_{l+1}'s columns, and Y's for l = L.
+    m = [W.shape[1] for W in theta.W] + [checked.y.shape[1]]
     shapes = [(f"Phi_{l}", N * n[l], N * m[l]) for l in range(len(n))]
     shapes += [
         (f"I_N (x) W_{l}^T", N * W.shape[1], N * W.shape[0]) for l, W in enumerate(theta.W, 1)
@@ -147,45 +181,39 @@ def _check_sizes(
             )
 
 
-def backprop_kronecker(
-    theta: Params,
-    X: ArrayLike,
-    Y: ArrayLike,
-    activations: tuple[str | Activation, ...],
-    cost: str | Cost,
-    *,
-    return_sensitivities: bool = False,
-    max_operator_entries: int | None = DEFAULT_MAX_OPERATOR_ENTRIES,
-) -> Params | tuple[Params, Sensitivities]:
-    """Algorithm 2 written with the explicit operators of section 4.3.
+def _check_options(
+    checked: CheckedInputs, num_rows: int, options: dict[str, object]
+) -> dict[str, object]:
+    _check_sizes(checked, num_rows, options["max_operator_entries"], _WHERE)
+    return {"return_sensitivities": bool(options["return_sensitivities"])}
 
-    The output gradient is applied literally, Phi_L(grad C): unlike the
-    algorithms, no closed form is substituted for softmax with cross-entropy
-    or sigmoid with binary cross-entropy, so saturated outputs (where
-    grad C is infinite) give what the literal product gives.
 
-    Args:
-      theta: Params(W, b), W[l-1] of shape (n_l, m_{l-1}).
-      X: the batch, shape (N, n_0).
-      Y: the targets, shape (N, m_L).
-      activations: sigma_1..sigma_L, names or Activation objects.
-      cost: the cost C; the loss is the extended cost, a sum over rows.
+_WHERE = "backprop_kronecker (section 4.3)"
+
+_KEYWORD_ARGS = """\
       return_sensitivities: also return grad_{Z_l} L and grad_{A_l} L.
       max_operator_entries: refuse when an operator would have more entries
         than this (None: no limit).
+"""
 
-    Returns:
-      The gradient as Params (and Sensitivities, rows first, when asked),
-      equal to ``manualgrad.backprop_batch``'s.
-
+_RAISES = """\
     Raises:
       ValueError: bad inputs (as for the algorithms), or an operator over
         ``max_operator_entries``.
-    """
-    where = "backprop_kronecker (section 4.3)"
-    checked = _validation.check_inputs(theta, X, Y, activations, cost, batch=True, where=where)
-    _check_sizes(
-        checked.theta, checked.activations, checked.x.shape[0], max_operator_entries, where
-    )
-    grads, sens = _backprop_kronecker(*checked)
-    return (grads, sens) if return_sensitivities else grads
+      TypeError: a non-floating or mixed dtype, a wrongly typed argument.
+"""
+
+backprop_kronecker = public_function(
+    _backprop_kronecker,
+    compiled=_compiled,
+    batch=True,
+    where=_WHERE,
+    check_options=_check_options,
+    static_options={
+        "return_sensitivities": False,
+        "max_operator_entries": DEFAULT_MAX_OPERATOR_ENTRIES,
+    },
+    positional=("theta", "X", "Y", "activations", "cost"),
+    name="backprop_kronecker",
+)
+backprop_kronecker.__doc__ = public_docstring(_backprop_kronecker.__doc__, _KEYWORD_ARGS, _RAISES)

@@ -19,11 +19,9 @@ import pytest
 import manualgrad
 import reference
 from benchmarks import run
-from benchmarks._configs import Config, sweep
-from benchmarks._flops import backprop_flops
-from benchmarks._markdown import BEGIN, END, write_markdown
-from benchmarks._scaling import fit_exponent
-from benchmarks._timing import Timing, merge_copies
+from benchmarks.measure import Timing, merge_copies
+from benchmarks.report import BEGIN, END, fit_exponent, write_markdown
+from benchmarks.workload import Config, backprop_flops, sweep
 
 # N = 1, n = 16, L = 2: 2 KiB of dense Jacobians; N = 8: 16 KiB.
 DENSE_BUDGET = 4096

@@ -13,7 +13,7 @@ import manualgrad
 import reference
 from manualgrad import Params
 from manualgrad.decay import diagnostics
-from manualgrad.diagnose import main
+from reference.decay_command import main
 from tests._cases import random_params
 
 F64 = jnp.float64

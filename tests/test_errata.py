@@ -21,12 +21,12 @@ TOL = reference.tolerance(DTYPE)
 
 
 def sample(dims, activations, *, seed=0, rows=None):
-    k_theta, k_x, k_y = jax.random.split(jax.random.PRNGKey(seed), 3)
-    theta = manualgrad.init_params(k_theta, dims, activations, dtype=DTYPE)
-    out = manualgrad.get_activation(activations[-1]).output_width(dims[-1])
-    shape_x = (dims[0],) if rows is None else (rows, dims[0])
-    shape_y = (out,) if rows is None else (rows, out)
-    return theta, jax.random.normal(k_x, shape_x, DTYPE), jax.random.normal(k_y, shape_y, DTYPE)
+    """theta, x, y by reference.draw_case (mse targets); one sample when rows is None."""
+    with jax.disable_jit():
+        theta, X, Y = reference.draw_case(
+            seed, activations=activations, cost="mse", dims=dims, batch_size=rows or 1, dtype=DTYPE
+        )
+    return (theta, X[0], Y[0]) if rows is None else (theta, X, Y)
 
 
 def sigma_of(activations):

@@ -36,16 +36,10 @@ def networks(draw):
 def test_random_architecture_matches_jax_grad(network):
     dims, activations, cost, number, mode, seed, rows = network
     dtype = "float64"
-    k_theta, k_x, k_y = jax.random.split(jax.random.PRNGKey(seed), 3)
-    theta = manualgrad.init_params(k_theta, dims, activations, dtype=dtype)
-    out = manualgrad.get_activation(activations[-1]).output_width(dims[-1])
-    X = jax.random.normal(k_x, (rows, dims[0]), dtype)
-    if cost == "cross_entropy":
-        Y = jax.nn.softmax(jax.random.normal(k_y, (rows, out), dtype), axis=-1)
-    elif cost == "binary_cross_entropy":
-        Y = jax.random.uniform(k_y, (rows, out), dtype)
-    else:
-        Y = jax.random.normal(k_y, (rows, out), dtype)
+    with jax.disable_jit():
+        theta, X, Y = reference.draw_case(
+            seed, activations=activations, cost=cost, dims=dims, batch_size=rows, dtype=dtype
+        )
     algorithm = manualgrad.ALGORITHMS[number]
     if not algorithm.batch:
         X, Y = X[0], Y[0]

@@ -30,8 +30,8 @@ import pytest
 
 import manualgrad
 import reference
-from benchmarks import sharded as sharded_benchmark
-from benchmarks._configs import Config
+from benchmarks import data_parallel as sharded_benchmark
+from benchmarks.workload import Config
 from manualgrad.sharded import batch_mesh, sharded_grad
 from tests._cases import CASES_BY_NAME, DTYPES, assert_grads_close
 from tests._sharded_worker import draw_inputs

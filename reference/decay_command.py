@@ -1,4 +1,7 @@
-"""``manualgrad diagnose``: Theorem 16 on a random network, as a table and a plot.
+"""``manualgrad decay`` (earlier ``manualgrad diagnose``): Theorem 16 as a table and a plot.
+
+A report of the library's gradient-decay diagnostics
+(:func:`manualgrad.diagnostics`) on a random network.
 
 Builds a network of ``--depth`` layers of ``--width`` neurons, all with the
 same ``--activation``, draws theta with ``manualgrad.init_params`` (entries of
@@ -24,17 +27,22 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from manualgrad.activations import ACTIVATIONS, get_activation
-from manualgrad.costs import COSTS
-from manualgrad.decay import Diagnostics, diagnostics
-from manualgrad.params import Params, init_params
+from manualgrad import (
+    ACTIVATIONS,
+    COSTS,
+    Diagnostics,
+    Params,
+    diagnostics,
+    get_activation,
+    init_params,
+)
 
 __all__ = ["main", "random_network"]
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="manualgrad diagnose",
+        prog="manualgrad decay",
         description="Per-layer sensitivity norms against the bound of Theorem 16.",
     )
     parser.add_argument("--activation", default="sigmoid", choices=sorted(ACTIVATIONS))
@@ -142,7 +150,7 @@ def _plot(diag: Diagnostics, title: str, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs ``manualgrad diagnose``; returns the exit code (0 ok, 2 bad arguments)."""
+    """Runs ``manualgrad decay``; returns the exit code (0 ok, 2 bad arguments)."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -151,14 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.depth < 1 or args.width < 1:
         parser.print_usage(sys.stderr)
         print(
-            f"manualgrad diagnose: --depth and --width must be >= 1, got {args.depth}, "
-            f"{args.width}",
+            f"manualgrad decay: --depth and --width must be >= 1, got {args.depth}, {args.width}",
             file=sys.stderr,
         )
         return 2
     if not (args.weight_scale >= 0 and math.isfinite(args.weight_scale)):
         print(
-            f"manualgrad diagnose: --weight-scale must be finite and >= 0, got {args.weight_scale}",
+            f"manualgrad decay: --weight-scale must be finite and >= 0, got {args.weight_scale}",
             file=sys.stderr,
         )
         return 2

@@ -16,14 +16,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
-from benchmarks._scaling import AXES, lines
+from benchmarks.report import AXES, lines
 
 _AXIS_LABELS = {"width": "width n", "N": "batch N", "depth": "depth L"}
 _FILE_AXES = {"width": "width", "N": "batch", "depth": "depth"}
 
 
 def plot_scaling(rows: Sequence[dict], out_dir: Path, *, min_points: int = 2) -> list[Path]:
-    """Writes one PNG per line of the sweep; returns their paths."""
+    """Writes one PNG per line of the sweep into ``out_dir``; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for axis in AXES:
         fixed_values = sorted(

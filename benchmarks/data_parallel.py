@@ -2,9 +2,9 @@
 
 For each network, ``manualgrad.sharded.sharded_grad`` with the rows split
 over a 1-D mesh of k devices, and ``jax.jit(jax.grad)`` of the same loss
-on the whole batch (``benchmarks._baselines.batch_loss``), both compiled
+on the whole batch (``benchmarks.workload.batch_loss``), both compiled
 from outside, warmed up, timed interleaved with ``jax.block_until_ready``
-(``benchmarks._timing``), medians reported; and the largest relative error
+(``benchmarks.measure``), medians reported; and the largest relative error
 of the sharded gradient against jax.grad's.
 
 Two kinds of measurement:
@@ -16,9 +16,9 @@ Two kinds of measurement:
   devices share the machine's cores, so their timings are a correctness
   check of the sharded code, not a claim about speed; every row says so.
 
-``python -m benchmarks.sharded [--quick] [--devices K] [--json PATH|-]``
+``python -m benchmarks.data_parallel [--quick] [--devices K] [--json PATH|-]``
 runs one kind (K = 1: this process's default device); ``benchmark_sharded``
-runs both, for ``manualgrad bench --sharded``.
+runs both, for ``manualgrad bench`` (unless ``--no-sharded``).
 """
 
 from __future__ import annotations
@@ -36,9 +36,8 @@ import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import reference
-from benchmarks import _baselines, _timing
-from benchmarks._configs import COST, Config
-from benchmarks._entries import make_inputs
+from benchmarks.measure import Timing, time_interleaved
+from benchmarks.workload import COST, Config, batch_loss, grad_fn, make_inputs
 from manualgrad.sharded import batch_mesh, sharded_grad
 
 DTYPE = "float32"
@@ -113,7 +112,7 @@ def measure(devices: int, *, quick: bool) -> list[dict[str, object]]:
 
 def _time_config(
     config: Config, mesh: Mesh, *, budget_s: float, min_reps: int
-) -> tuple[dict[int | str, _timing.Timing], dict[int, float]]:
+) -> tuple[dict[int | str, Timing], dict[int, float]]:
     """Timings of the sharded Algorithms 2 and 5 and of jax.grad, and their errors."""
     theta, X, Y = make_inputs(config, DTYPE)
     devices = mesh.shape[AXIS]
@@ -121,7 +120,7 @@ def _time_config(
     split = (X, Y)
     if config.N % devices == 0:
         split = jax.device_put(split, NamedSharding(mesh, PartitionSpec(AXIS)))
-    grad = jax.jit(_baselines.grad_fn(_baselines.batch_loss, config.hidden))
+    grad = jax.jit(grad_fn(batch_loss, config.hidden))
     expected = grad(theta, X, Y)
     calls: dict[int | str, Callable[[], object]] = {"jax.grad": lambda: grad(theta, X, Y)}
     errors = {}
@@ -138,7 +137,7 @@ def _time_config(
         )
         errors[number] = reference.relative_error(sharded(theta, *split), expected)
         calls[number] = functools.partial(sharded, theta, *split)
-    timings = _timing.time_interleaved(calls, budget_s=budget_s, min_reps=min_reps)
+    timings = time_interleaved(calls, budget_s=budget_s, min_reps=min_reps)
     return timings, errors
 
 
@@ -151,7 +150,7 @@ def measure_forced(devices: int, *, quick: bool) -> list[dict[str, object]]:
     env = dict(os.environ)
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {FORCED_FLAG}={devices}".strip()
     env["JAX_PLATFORMS"] = "cpu"
-    command = [sys.executable, "-m", "benchmarks.sharded", "--devices", str(devices)]
+    command = [sys.executable, "-m", "benchmarks.data_parallel", "--devices", str(devices)]
     command += ["--json", "-"] + (["--quick"] if quick else [])
     completed = subprocess.run(
         command,
@@ -210,7 +209,7 @@ def _format(value: object) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.sharded",
+        prog="python -m benchmarks.data_parallel",
         description="Time the sharded Algorithms 2 and 5 against jax.grad of the whole batch.",
     )
     parser.add_argument("--quick", action="store_true", help="one small network, short budget")

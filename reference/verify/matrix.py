@@ -17,16 +17,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from reference.checker import OUTPUT_ACTIVATIONS
+import manualgrad
 
 #: The output layer for a cost that does not accept the activation under test;
 #: softmax outputs lie in (0, 1), which both cross-entropies accept.
 FALLBACK_OUTPUT = "softmax"
 
-#: Activations with a kink (a point where the derivative jumps): a central
-#: difference across it is no derivative, so the finite-difference column
-#: skips networks that contain one.
-KINKED_ACTIVATIONS = frozenset({"relu", "hard_tanh", "max_pool", "leaky_relu", "elu"})
+#: Activations that are not smooth (a kink, a tie), read off the objects: a
+#: central difference across a kink is no derivative, so the finite-difference
+#: column skips networks that contain one.
+KINKED_ACTIVATIONS = frozenset(
+    name for name in manualgrad.ACTIVATIONS if not manualgrad.get_activation(name).smooth
+)
 
 #: The notes' (n_0, n_1, n_2): non-square, so a transposed product cannot
 #: pass unnoticed.
@@ -38,9 +40,8 @@ SEEDS = 3
 
 
 def accepts_output(cost: str, activation: str) -> bool:
-    """Whether ``cost`` is defined on every output of ``activation``."""
-    accepted = OUTPUT_ACTIVATIONS[cost]
-    return accepted is None or activation in accepted
+    """Whether ``cost`` is defined on every output of ``activation`` (the cost's word)."""
+    return manualgrad.get_cost(cost).accepts_output(activation)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import math
-import os
-import platform
-import sys
 from collections.abc import Sequence
 from typing import Any
 
-import jax
-import jaxlib
-import numpy as np
 from rich.table import Table
 from rich.text import Text
 
 import manualgrad
 import reference
-from manualgrad._verify_engine import EXECUTION, Outcome
-from manualgrad._verify_matrix import KINKED_ACTIVATIONS, Selection
+from reference.machine import describe_machine
+from reference.verify.engine import EXECUTION, Outcome
+from reference.verify.matrix import KINKED_ACTIVATIONS, Selection
 
 
 def format_error(error: float | None) -> str:
@@ -156,22 +151,26 @@ def failures(outcomes: Sequence[Outcome], limit: int = 20) -> list[str]:
 
 
 def machine() -> dict[str, Any]:
-    """The machine and the software the numbers come from."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
-    device = jax.devices()[0]
+    """The machine and the software the numbers come from: reference.describe_machine().
+
+    The keys that earlier reports used (``processor``, ``jax_backend``,
+    ``jax_device``, ``python``, ``jax``, ``jaxlib``, ``numpy``) repeat the
+    description's under their old names; ``platform`` is JAX's backend, as
+    everywhere, and the operating system is ``os``.
+    """
+    described = describe_machine()
+    earlier_names = {
+        "processor": "cpu_model",
+        "jax_backend": "platform",
+        "jax_device": "device_kind",
+        "python": "python_version",
+        "jax": "jax_version",
+        "jaxlib": "jaxlib_version",
+        "numpy": "numpy_version",
+    }
     return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_cores": cores,
-        "jax_backend": device.platform,
-        "jax_device": device.device_kind,
-        "python": sys.version.split()[0],
-        "jax": jax.__version__,
-        "jaxlib": jaxlib.__version__,
-        "numpy": np.__version__,
+        **described,
+        **{old: described[new] for old, new in earlier_names.items()},
         "manualgrad": manualgrad.__version__,
     }
 

@@ -30,8 +30,8 @@ import numpy as np
 
 import manualgrad
 import reference
-from manualgrad._verify_matrix import KINKED_ACTIVATIONS, Cell, Network, Selection
-from reference.checker import draw_case, draw_targets
+from reference.problems import draw_case
+from reference.verify.matrix import KINKED_ACTIVATIONS, Cell, Network, Selection
 
 __all__ = ["EXECUTION", "Outcome", "draw", "enable_float64", "run"]
 
@@ -107,29 +107,29 @@ def _round_to_float32(tree: Any) -> Any:
 
 
 def draw(network: Network, seeds: int, batch_size: int) -> _Data:
-    """theta, X and a target per cost for each seed, drawn as the checker draws them.
+    """theta, X and a target per cost for each seed, by the one recipe of reference.problems.
 
-    Drawn op by op: the networks share their shapes, so the few kernels this
-    compiles serve them all, where a jitted draw would compile per network.
+    The recipe draws theta and X from keys that do not depend on the cost, so
+    every cost of a network sees the same theta and X. Drawn op by op: the
+    networks share their shapes, so the few kernels this compiles serve them
+    all, where a jitted draw would compile per network.
     """
     cases = []
     with jax.disable_jit():
         for seed in range(seeds):
-            theta, X, _ = draw_case(
-                seed,
-                activations=network.activations,
-                cost=network.costs[0],
-                dims=network.dims,
-                batch_size=batch_size,
-                dtype="float64",
-            )
-            _, _, key_y = jax.random.split(jax.random.PRNGKey(seed), 3)
-            shape = (
-                batch_size,
-                manualgrad.get_activation(network.activations[-1]).output_width(network.dims[-1]),
-            )
-            Y = {c: draw_targets(key_y, c, shape, "float64") for c in network.costs}
-            cases.append((theta, X, Y))
+            drawn = {
+                cost: draw_case(
+                    seed,
+                    activations=network.activations,
+                    cost=cost,
+                    dims=network.dims,
+                    batch_size=batch_size,
+                    dtype="float64",
+                )
+                for cost in network.costs
+            }
+            theta, X, _ = drawn[network.costs[0]]
+            cases.append((theta, X, {cost: Y for cost, (_, _, Y) in drawn.items()}))
     theta = jax.tree_util.tree_map(lambda *v: np.stack(v), *(c[0] for c in cases))
     X = np.stack([c[1] for c in cases])
     Y = {cost: np.stack([c[2][cost] for c in cases]) for cost in network.costs}

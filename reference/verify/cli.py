@@ -2,7 +2,7 @@
 
 Runs the verification matrix, algorithms x activations x costs x dtypes x
 Jacobian modes, on small random networks (see
-:mod:`manualgrad._verify_matrix`), compares each gradient with
+:mod:`reference.verify.matrix`), compares each gradient with
 :func:`reference.grad` and, in float64, with central differences
 (:func:`reference.numerical_grad`), and prints the worst relative error of
 each cell with PASS or FAIL against :func:`reference.tolerance`.
@@ -31,8 +31,8 @@ import rich.console
 import rich.progress
 
 import manualgrad
-from manualgrad import _verify_engine, _verify_matrix, _verify_report
-from manualgrad._verify_matrix import Selection
+from reference.verify import engine, matrix, report
+from reference.verify.matrix import Selection
 
 __all__ = ["main", "parse_selection"]
 
@@ -113,7 +113,7 @@ def parse_selection(argv: Sequence[str]) -> tuple[Selection, argparse.Namespace]
     """
     args = _parser().parse_args(list(argv))
     quick = args.quick
-    seeds = args.seeds if args.seeds is not None else (1 if quick else _verify_matrix.SEEDS)
+    seeds = args.seeds if args.seeds is not None else (1 if quick else matrix.SEEDS)
     if seeds < 1:
         raise UsageError("--seeds must be at least 1")
     if args.json is not None and not args.json.parent.is_dir():
@@ -151,7 +151,7 @@ def _describe(selection: Selection) -> str:
     ]
     return (
         f"{_count(s.num_cells, 'cell')}: {' x '.join(axes)}; {_count(s.seeds, 'seed')}, "
-        f"networks of dims {_verify_matrix.DIMS}, batches of {_verify_matrix.BATCH_SIZE} rows"
+        f"networks of dims {matrix.DIMS}, batches of {matrix.BATCH_SIZE} rows"
     )
 
 
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
-    _verify_engine.enable_float64()
+    engine.enable_float64()
     console = rich.console.Console(highlight=False)
     if not console.is_terminal:
         console.width = 120  # a log or a pipe: room for every column
@@ -183,31 +183,29 @@ def main(argv: list[str] | None = None) -> int:
         *columns, console=console, transient=True, auto_refresh=False
     ) as progress:
         task = progress.add_task("compiling", total=selection.num_cells)
-        for batch in _verify_engine.run(
-            selection, batch_size=_verify_matrix.BATCH_SIZE, eager=args.eager
-        ):
+        for batch in engine.run(selection, batch_size=matrix.BATCH_SIZE, eager=args.eager):
             outcomes += batch
             progress.update(
                 task, advance=len(batch), description=f"verified {batch[0].cell.activation}"
             )
             progress.refresh()
     seconds = time.perf_counter() - start
-    for heading, table in _verify_report.tables(outcomes, selection):
+    for heading, table in report.tables(outcomes, selection):
         console.print()
         console.print(heading, style="bold")
         console.print(table)
     console.print()
-    console.print(_verify_report.legend(selection, eager=args.eager), style="dim")
+    console.print(report.legend(selection, eager=args.eager), style="dim")
     failed = [o for o in outcomes if not o.passed]
     if args.json is not None:
-        report = _verify_report.to_json(
+        summary = report.to_json(
             outcomes,
             selection,
-            batch_size=_verify_matrix.BATCH_SIZE,
+            batch_size=matrix.BATCH_SIZE,
             seconds=seconds,
             eager=args.eager,
         )
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         console.print(f"wrote {args.json}")
     if failed:
         console.print(
@@ -215,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({seconds:.1f} s):",
             style="bold red",
         )
-        for line in _verify_report.failures(outcomes):
+        for line in report.failures(outcomes):
             console.print(f"  {line}")
         return 1
     console.print(
