@@ -39,6 +39,7 @@ from manualgrad.activations import (
 )
 from manualgrad.algorithms import (
     ALGORITHMS,
+    Algorithm,
     backprop_batch,
     backprop_batch_combined,
     backprop_combined,
@@ -78,6 +79,7 @@ __all__ = [
     "JACOBIAN_MODES",
     "REALS",
     "Activation",
+    "Algorithm",
     "Arctan",
     "AvgPool",
     "BinaryCrossEntropy",

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from manualgrad._backprop import (
+    Algorithm,
     JacobianMode,
     Sensitivities,
     algorithm,
@@ -50,6 +51,7 @@ from manualgrad.params import Params
 
 __all__ = [
     "ALGORITHMS",
+    "Algorithm",
     "backprop_batch",
     "backprop_batch_combined",
     "backprop_combined",
@@ -285,7 +287,7 @@ def backprop_batch_combined(
 
 
 #: The notes' numbering.
-ALGORITHMS = {
+ALGORITHMS: dict[int, Algorithm] = {
     1: backprop_preactivation,
     2: backprop_batch,
     3: backprop_postactivation,

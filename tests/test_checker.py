@@ -157,13 +157,35 @@ CORRECT = [
 ]
 
 
+def _pairs(result):
+    """A candidate's result as a list of (W_l, b_l) NumPy pairs, whichever form it has."""
+    if isinstance(result, manualgrad.Params):
+        result = zip(result.W, result.b, strict=True)
+    return [(np.array(W), np.array(b)) for W, b in result]
+
+
+def _one_entry_off(candidate, relative):
+    """The candidate with W_1[0, 0] moved by ``relative`` times W_1's largest entry."""
+
+    def grads(theta, X, Y):
+        pairs = _pairs(candidate(theta, X, Y))
+        W1 = pairs[0][0]
+        W1[0, 0] += relative * np.abs(W1).max()
+        return pairs
+
+    return grads
+
+
 @pytest.mark.parametrize(("candidate", "activations", "cost", "dims"), CORRECT)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_correct_candidate_passes_silently(candidate, activations, cost, dims, dtype):
-    result = reference.check_backprop(
-        candidate, activations=activations, cost=cost, dims=dims, dtype=dtype
-    )
-    assert result is None
+def test_correct_candidate_passes_and_one_entry_off_fails(
+    candidate, activations, cost, dims, dtype
+):
+    network = dict(activations=activations, cost=cost, dims=dims, dtype=dtype)
+    reference.check_backprop(candidate, **network)  # three seeds, no AssertionError
+    off = _one_entry_off(candidate, 100 * reference.tolerance(dtype))
+    with pytest.raises(AssertionError, match=r"W_1 .* WRONG  \[0, 0\]"):
+        reference.check_backprop(off, **network, seeds=(0,))
 
 
 def test_params_and_list_of_pairs_are_both_accepted():
@@ -311,6 +333,18 @@ GALLERY = {
         says=("enters at layer 2", "W_l where W_l^T belongs"),
         rule="weight_not_transposed",
     ),
+    "W^T left out of the recursion (square W)": Planted(
+        _planted(back=lambda G, W, l: G),
+        wrong=BELOW_3,
+        says=("enters at layer 2", "without W_l^T in the recursion"),
+        rule="weight_omitted",
+    ),
+    "output Jacobian left out": Planted(
+        _planted(output_grad_z=lambda name, cost, z, a, Y: a - np.asarray(Y)),
+        wrong=EVERY,
+        says=("grad_z_L = grad_yhat C(-, y)", "sigma_L = tanh"),
+        rule="no_output_jacobian",
+    ),
     "off-by-one layer in the recursion": Planted(
         _planted(jacobian=lambda name, Z, l: _derivative(name, Z[l + 1])),
         wrong=BELOW_3,
@@ -366,7 +400,7 @@ def test_planted_mistake_is_caught_with_its_layer_and_diagnosis(name):
         assert text in message, f"{text!r} not in:\n{message}"
     assert f"(rule: {planted.rule})" in message
     assert "in 2 of 2 seeds" in message
-    assert "reference.checker.draw_case(0," in message  # how to reproduce
+    assert "reference.draw_case(0," in message  # how to reproduce
     assert "manualgrad.init_params(key_theta" in message
 
 
@@ -488,6 +522,56 @@ def test_bad_arguments_raise_value_error(arguments, says):
     assert says in str(info.value)
 
 
+def test_output_activations_are_those_whose_range_the_cost_accepts():
+    # By hand: cross-entropy takes log y_hat (y_hat > 0); binary cross-entropy also
+    # log(1 - y_hat) (y_hat < 1). relu reaches 0, elu (alpha = 1) reaches below 0.
+    assert checker.OUTPUT_ACTIVATIONS == {
+        "mse": None,
+        "huber": None,
+        "cross_entropy": ("sigmoid", "softmax", "softplus"),
+        "binary_cross_entropy": ("sigmoid", "softmax"),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class _Exp(manualgrad.Pointwise):
+    """exp, an output activation of one's own, positive everywhere."""
+
+    name = "exp"
+    output_range = manualgrad.Interval(0.0, float("inf"))
+
+    def __call__(self, z):
+        return jnp.exp(z)
+
+    def derivative(self, z):
+        return jnp.exp(z)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shifted(manualgrad.Pointwise):
+    """z + 1, an activation of one's own that declares no output range."""
+
+    name = "shifted"
+
+    def __call__(self, z):
+        return z + 1
+
+    def derivative(self, z):
+        return jnp.ones_like(z)
+
+
+def test_an_output_activation_of_ones_own_is_accepted_by_its_declared_range():
+    def exp_cross_entropy(theta, X, Y):
+        # Z = X W^T + b, y_hat = exp(Z), C = -sum Y log y_hat = -sum Y Z: grad_Z = -Y.
+        G = -np.asarray(Y)
+        return [(G.T @ np.asarray(X), G.sum(axis=0))]
+
+    network = dict(cost="cross_entropy", dims=(3, 2), seeds=(0,))
+    reference.check_backprop(exp_cross_entropy, activations=(_Exp(),), **network)
+    with pytest.raises(ValueError, match="declares its output_range"):
+        reference.check_backprop(exp_cross_entropy, activations=(_Shifted(),), **network)
+
+
 def test_candidate_that_is_not_callable_is_a_type_error():
     with pytest.raises(TypeError, match="callable"):
         reference.check_backprop(None, activations=("tanh",), cost="mse", dims=(2, 2))
@@ -583,6 +667,15 @@ RULE_CASES = [
         ),
         _observation({"W_1": 1, "b_1": 1}),
     ),
+    *(
+        (
+            name,
+            _observation(_every(1.0), mistakes={name: 1e-16}),
+            _observation(_every(1.0), mistakes={name: 0.3}),
+        )
+        for name in checker.MISTAKES
+        if name not in ("diagonal_jacobian", "no_activation_derivative")
+    ),
     ("weight_wrong_bias_right", _observation({"W_3": 0.2}), _observation({"W_3": 0.2, "b_3": 0.1})),
     ("output_layer", _observation(_every(0.3)), _observation({"W_1": 1.0, "b_1": 1.0})),
     ("recursion", _observation({"W_1": 1.0, "b_1": 1.0}), _observation(_every(0.3))),
@@ -597,7 +690,8 @@ def test_each_rule_is_a_pure_function_of_the_observation(rule, fires, quiet):
 
 
 def test_every_rule_is_covered_by_a_rule_case():
-    assert {r.name for r in checker.RULES} - {c[0] for c in RULE_CASES} <= set(checker.MISTAKES)
+    cases = [c[0] for c in RULE_CASES]
+    assert sorted(cases) == sorted(r.name for r in checker.RULES)
 
 
 def test_specific_rules_hide_the_structural_ones():
@@ -628,11 +722,11 @@ def test_entry_layer_is_the_outermost_wrong_layer():
     ],
 )
 def test_the_unplanted_backprop_of_the_diagnosis_equals_reference_grad(activations, cost, dims):
-    spec = checker._spec(activations, cost, dims, 8, (0,), "float64")
-    theta, X, Y = checker.draw_case(3, activations=activations, cost=cost, dims=dims)
-    p = checker._forward_pass(theta, X, Y, spec)
+    theta, X, Y = reference.draw_case(3, activations=activations, cost=cost, dims=dims)
+    objects = tuple(manualgrad.get_activation(a) for a in activations)
+    p = checker.mistakes.forward_pass(theta, X, Y, objects, manualgrad.get_cost(cost))
     expected = jax.tree_util.tree_leaves(reference.grad(theta, X, Y, activations, cost))
-    assert reference.relative_error(checker._backprop(p), expected) <= 1e-12
+    assert reference.relative_error(checker.mistakes.backprop(p), expected) <= 1e-12
 
 
 # --------------------------------------------------------------------------

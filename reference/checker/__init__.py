@@ -1,0 +1,49 @@
+"""Checks someone else's backpropagation against jax.grad, and says what is wrong.
+
+:func:`check_backprop` draws seeded random networks and batches
+(:func:`reference.draw_case`), calls the candidate gradient function on each,
+and compares every W_l and b_l with :func:`reference.grad`. It returns None
+when all agree, and otherwise raises an ``AssertionError`` whose message
+localizes the mistake and reads a diagnosis off the structure of the
+equations.
+
+The diagnosis is a table of rules (:data:`RULES`, :mod:`.rules`), each a
+pure function of an :class:`Observation` (:mod:`.observations`): per-layer
+errors, the factor by which a layer is off, whether a weight gradient is
+transposed, and how closely the candidate matches each classic mistake of
+:data:`MISTAKES` (:mod:`.mistakes`: backprop recomputed with that one
+mistake planted, from the same forward pass).
+
+Equations are the notes': for one sample (Proposition 3.1)
+
+* (3.1) grad_z_L = Jac_L^T grad_yhat C(-, y)
+* (3.2) grad_z_{l-1} = Jac_{l-1}^T W_l^T grad_z_l
+* (3.3) grad_W_l = grad_z_l a_{l-1}^T
+* (3.4) grad_b_l = grad_z_l
+
+and for a batch, rows first (Proposition 4.1): (4.1) grad_Z_L[i] =
+grad C[i] @ Jac_{i,L}, (4.2) grad_Z_{l-1}[i] = grad_Z_l[i] @ W_l @
+Jac_{i,l-1}, (4.3) grad_W_l = grad_Z_l^T A_{l-1}, (4.4) grad_b_l =
+grad_Z_l^T 1_N.
+"""
+
+from reference.checker._arguments import OUTPUT_ACTIVATIONS
+from reference.checker.check import check_backprop
+from reference.checker.mistakes import MISTAKES, Mistake
+from reference.checker.observations import LeafReport, Observation
+from reference.checker.rules import RULES, Rule, diagnose
+from reference.problems import draw_case, draw_targets
+
+__all__ = [
+    "MISTAKES",
+    "OUTPUT_ACTIVATIONS",
+    "RULES",
+    "LeafReport",
+    "Mistake",
+    "Observation",
+    "Rule",
+    "check_backprop",
+    "diagnose",
+    "draw_case",
+    "draw_targets",
+]
