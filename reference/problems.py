@@ -11,7 +11,6 @@ batches here and nowhere else, so a seed names the same problem everywhere:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import jax
@@ -87,9 +86,9 @@ def draw_case(
     )
 
 
-# One compilation per network serves every seed; drawn op by op, each shape
-# would compile its own kernels.
-@functools.partial(jax.jit, static_argnames=("activations", "cost", "dims", "batch_size", "dtype"))
+# Op by op, not one jit per network: each random draw compiles once per
+# shape and dtype, and the networks of a test suite or of verify share
+# their shapes, so a few small kernels serve them all.
 def _draw(
     seed: jax.Array,
     *,

@@ -102,15 +102,14 @@ def make_inputs(
     case: Case, dtype: str, *, seed: int = 0, batch_size: int = BATCH_SIZE
 ) -> tuple[manualgrad.Params, jax.Array, jax.Array]:
     """theta, X (N, n_0) and Y (N, m_L) for a case: reference.draw_case, the one recipe."""
-    with jax.disable_jit():  # op by op: the cases' shapes share a few kernels
-        return reference.draw_case(
-            seed,
-            activations=case.activations,
-            cost=case.cost,
-            dims=case.dims,
-            batch_size=batch_size,
-            dtype=dtype,
-        )
+    return reference.draw_case(
+        seed,
+        activations=case.activations,
+        cost=case.cost,
+        dims=case.dims,
+        batch_size=batch_size,
+        dtype=dtype,
+    )
 
 
 def assert_grads_close(got, expected, dtype, *, rtol: float | None = None) -> None:

@@ -36,10 +36,9 @@ def networks(draw):
 def test_random_architecture_matches_jax_grad(network):
     dims, activations, cost, number, mode, seed, rows = network
     dtype = "float64"
-    with jax.disable_jit():
-        theta, X, Y = reference.draw_case(
-            seed, activations=activations, cost=cost, dims=dims, batch_size=rows, dtype=dtype
-        )
+    theta, X, Y = reference.draw_case(
+        seed, activations=activations, cost=cost, dims=dims, batch_size=rows, dtype=dtype
+    )
     algorithm = manualgrad.ALGORITHMS[number]
     if not algorithm.batch:
         X, Y = X[0], Y[0]

@@ -110,26 +110,23 @@ def draw(network: Network, seeds: int, batch_size: int) -> _Data:
     """theta, X and a target per cost for each seed, by the one recipe of reference.problems.
 
     The recipe draws theta and X from keys that do not depend on the cost, so
-    every cost of a network sees the same theta and X. Drawn op by op: the
-    networks share their shapes, so the few kernels this compiles serve them
-    all, where a jitted draw would compile per network.
+    every cost of a network sees the same theta and X.
     """
     cases = []
-    with jax.disable_jit():
-        for seed in range(seeds):
-            drawn = {
-                cost: draw_case(
-                    seed,
-                    activations=network.activations,
-                    cost=cost,
-                    dims=network.dims,
-                    batch_size=batch_size,
-                    dtype="float64",
-                )
-                for cost in network.costs
-            }
-            theta, X, _ = drawn[network.costs[0]]
-            cases.append((theta, X, {cost: Y for cost, (_, _, Y) in drawn.items()}))
+    for seed in range(seeds):
+        drawn = {
+            cost: draw_case(
+                seed,
+                activations=network.activations,
+                cost=cost,
+                dims=network.dims,
+                batch_size=batch_size,
+                dtype="float64",
+            )
+            for cost in network.costs
+        }
+        theta, X, _ = drawn[network.costs[0]]
+        cases.append((theta, X, {cost: Y for cost, (_, _, Y) in drawn.items()}))
     theta = jax.tree_util.tree_map(lambda *v: np.stack(v), *(c[0] for c in cases))
     X = np.stack([c[1] for c in cases])
     Y = {cost: np.stack([c[2][cost] for c in cases]) for cost in network.costs}
