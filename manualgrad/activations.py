@@ -550,6 +550,13 @@ ACTIVATIONS: dict[str, type[Activation]] = {
 def get_activation(activation: str | Activation) -> Activation:
     """Returns the activation named ``activation``, or ``activation`` itself.
 
+    Args:
+      activation: a name of :data:`ACTIVATIONS` (built with its defaults) or
+        an Activation object.
+
+    Returns:
+      The Activation object.
+
     Raises:
       ValueError: for an unknown name (the message lists the valid ones).
       TypeError: for anything that is neither a name nor an Activation.

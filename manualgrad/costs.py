@@ -165,6 +165,12 @@ COSTS: dict[str, type[Cost]] = {
 def get_cost(cost: str | Cost) -> Cost:
     """Returns the cost named ``cost``, or ``cost`` itself.
 
+    Args:
+      cost: a name of :data:`COSTS` (built with its defaults) or a Cost object.
+
+    Returns:
+      The Cost object.
+
     Raises:
       ValueError: for an unknown name (the message lists the valid ones).
       TypeError: for anything that is neither a name nor a Cost.

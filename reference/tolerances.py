@@ -39,7 +39,17 @@ _SCALE_FLOOR = 1e-6
 
 
 def tolerance(dtype: Any) -> float:
-    """The relative tolerance for gradients of this dtype."""
+    """The relative tolerance for gradients of this dtype.
+
+    Args:
+      dtype: "float32", "float64" or a dtype object.
+
+    Returns:
+      The entry of :data:`TOLERANCES`.
+
+    Raises:
+      ValueError: a dtype without a tolerance (the message lists those with one).
+    """
     name = jnp.dtype(dtype).name
     try:
         return TOLERANCES[name]
@@ -50,7 +60,20 @@ def tolerance(dtype: Any) -> float:
 
 
 def leaf_relative_errors(got: Any, expected: Any) -> list[float]:
-    """Relative error of each leaf of ``got`` against ``expected`` (same structure)."""
+    """Relative error of each leaf of ``got`` against ``expected`` (same structure).
+
+    Args:
+      got: a pytree of arrays, e.g. Params.
+      expected: a pytree of the same structure and shapes.
+
+    Returns:
+      One float per leaf, in ``jax.tree_util.tree_leaves`` order: the largest
+      absolute difference over the leaf's largest expected entry (see the
+      module docstring for the floor that guards a zero leaf).
+
+    Raises:
+      ValueError: different numbers of leaves, or a shape mismatch.
+    """
     got_leaves = [np.asarray(g, dtype=np.float64) for g in jax.tree_util.tree_leaves(got)]
     expected_leaves = [np.asarray(e, dtype=np.float64) for e in jax.tree_util.tree_leaves(expected)]
     if len(got_leaves) != len(expected_leaves):
@@ -68,5 +91,13 @@ def leaf_relative_errors(got: Any, expected: Any) -> list[float]:
 
 
 def relative_error(got: Any, expected: Any) -> float:
-    """The worst leaf's relative error (see the module docstring)."""
+    """The worst leaf's relative error (see the module docstring).
+
+    Args:
+      got: a pytree of arrays, e.g. Params.
+      expected: a pytree of the same structure and shapes.
+
+    Returns:
+      The largest of :func:`leaf_relative_errors`; 0.0 for no leaves.
+    """
     return max(leaf_relative_errors(got, expected), default=0.0)

@@ -34,15 +34,13 @@ import warnings
 from typing import Any
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 import reference
-from manualgrad import Params, get_cost, layer_input_widths
+from manualgrad import Params
 from manualgrad.sharded import batch_mesh, sharded_grad
-from tests._cases import CASES_BY_NAME, Case
+from tests._cases import CASES_BY_NAME, Case, make_inputs
 
 EXPECTED_DEVICES = 4
 AXIS = "batch"
@@ -67,29 +65,8 @@ def matches_theta(grads: Any, theta: Any) -> bool:
 
 
 def draw_inputs(case: Case, dtype: str, *, N: int) -> tuple[Params, jax.Array, jax.Array]:
-    """theta, X (N, n_0) and Y (N, m_L), valid targets for the case's cost.
-
-    Drawn as tests/_cases.py draws them, but with NumPy: jax.random would
-    compile a program for every new shape, which here costs more than the
-    sharded gradients themselves.
-    """
-    rng = np.random.default_rng(N)
-    widths = layer_input_widths(case.dims, case.activations)
-    shapes = zip(case.dims[1:], widths, strict=True)
-    W = tuple(rng.normal(size=(n, m)) / np.sqrt(m) for n, m in shapes)
-    b = tuple(0.1 * rng.normal(size=n) for n in case.dims[1:])
-    X = rng.normal(size=(N, case.dims[0]))
-    cost = get_cost(case.cost).name
-    shape = (N, case.out_width)
-    if cost == "cross_entropy":
-        logits = rng.normal(size=shape)
-        Y = np.exp(logits) / np.sum(np.exp(logits), axis=-1, keepdims=True)
-    elif cost == "binary_cross_entropy":
-        Y = rng.uniform(size=shape)
-    else:
-        Y = rng.normal(size=shape)
-    theta = Params(tuple(jnp.asarray(w, dtype) for w in W), tuple(jnp.asarray(v, dtype) for v in b))
-    return theta, jnp.asarray(X, dtype), jnp.asarray(Y, dtype)
+    """theta, X (N, n_0) and Y (N, m_L) for a case: the suite's one recipe, seed N."""
+    return make_inputs(case, dtype, seed=N, batch_size=N)
 
 
 @functools.cache
