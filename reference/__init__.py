@@ -5,13 +5,22 @@
 * :func:`jacobian`: jax.jacfwd of an activation.
 * :func:`numerical_grad`: float64 central differences, trusting no autodiff.
 * ``TOLERANCES``: the one table of tolerances per dtype.
-* :func:`check_backprop`: checks someone else's backprop against :func:`grad`.
+* :func:`check_backprop` / :func:`compare_backprop`: checks someone else's
+  backprop against :func:`grad`, in their conventions; the report is a
+  :class:`BackpropReport`.
+* :func:`check_vjp` / :func:`compare_vjp`: checks one hand-written backward
+  (a layer, a loss) against jax.vjp or central differences.
 * :func:`draw_case`: the one seed -> (theta, X, Y) recipe (:mod:`reference.problems`).
 * :func:`describe_machine`: what a result was measured on.
 """
 
 from reference.autodiff import grad, jacobian, sensitivities
-from reference.checker import check_backprop
+from reference.checker import (
+    BackpropReport,
+    CandidateError,
+    check_backprop,
+    compare_backprop,
+)
 from reference.finite_differences import numerical_grad
 from reference.machine import describe_machine
 from reference.problems import draw_case, draw_targets
@@ -22,11 +31,18 @@ from reference.tolerances import (
     relative_error,
     tolerance,
 )
+from reference.vjp import VjpReport, check_vjp, compare_vjp
 
 __all__ = [
     "FINITE_DIFFERENCE_TOLERANCE",
     "TOLERANCES",
+    "BackpropReport",
+    "CandidateError",
+    "VjpReport",
     "check_backprop",
+    "check_vjp",
+    "compare_backprop",
+    "compare_vjp",
     "describe_machine",
     "draw_case",
     "draw_targets",

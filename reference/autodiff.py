@@ -9,8 +9,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import manualgrad
-from manualgrad import Activation, Cost, Params, Sensitivities
-from manualgrad import check_inputs
+from manualgrad import Activation, Cost, Params, Sensitivities, check_inputs
 from reference import _forward
 
 __all__ = ["grad", "jacobian", "sensitivities"]

@@ -7,8 +7,12 @@ manualgrad can write::
         check_backprop(my_grads, activations=("relu", "softmax"),
                        cost="cross_entropy", dims=(4, 5, 3))
 
-The fixture is :func:`reference.check_backprop` itself. JAX is imported when
-a test first asks for the fixture, not when pytest loads the plugin.
+The fixture is :func:`reference.check_backprop` itself, options included
+(``targets=``, ``reduction=``, ``weight_layout=``, ...): a failing gradient
+fails the test with an ``AssertionError``, while an ``AssertionError`` raised
+inside the code under test arrives as ``reference.CandidateError``. JAX is
+imported when a test first asks for the fixture, not when pytest loads the
+plugin.
 """
 
 from __future__ import annotations

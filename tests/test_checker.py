@@ -6,8 +6,10 @@ checks that the failure names the right layer and the right diagnosis.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import io
 import re
 import textwrap
 from pathlib import Path
@@ -20,105 +22,24 @@ import pytest
 import manualgrad
 import reference
 from reference import checker
-from reference.checker import LeafReport, Observation
+from tests.checker.numpy_nets import (
+    RELU_SIGMOID,
+    RELU_SOFTMAX,
+    SOFTMAX,
+    SQUARE,
+    TANH3,
+    as_pairs,
+    derivative,
+    numpy_backprop,
+    scaled,
+)
 
 pytest_plugins = ["pytester"]
 
 
 # --------------------------------------------------------------------------
-# A plain NumPy backprop to plant mistakes in, written from eqs. 4.1-4.4.
-# --------------------------------------------------------------------------
-
-
-def _sigma(name, z):
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, 0)
-    if name == "sigmoid":
-        return 1 / (1 + np.exp(-z))
-    if name == "identity":
-        return z
-    if name == "softmax":
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-    raise AssertionError(name)
-
-
-def _derivative(name, z):
-    """sigma'(z) of a pointwise activation, elementwise."""
-    if name == "tanh":
-        return 1 - np.tanh(z) ** 2
-    if name == "relu":
-        return (z > 0).astype(z.dtype)
-    if name == "sigmoid":
-        s = _sigma("sigmoid", z)
-        return s * (1 - s)
-    if name == "identity":
-        return np.ones_like(z)
-    raise AssertionError(name)
-
-
-def _forward(theta, X, activations):
-    """(Z, A), 1-based Z[l] and A[l] with A[0] = X, one row per sample."""
-    A, Z = [np.asarray(X)], [None]
-    for W, b, name in zip(theta.W, theta.b, activations, strict=True):
-        Z.append(A[-1] @ np.asarray(W).T + np.asarray(b)[None, :])
-        A.append(_sigma(name, Z[-1]))
-    return Z, A
-
-
-def _output_grad_z(name, cost, z, a, Y):
-    """grad_Z_L, eq. 4.1, for the pairs the gallery uses."""
-    Y = np.asarray(Y)
-    if cost == "cross_entropy" and name == "softmax":
-        return a * Y.sum(axis=1, keepdims=True) - Y
-    assert cost == "mse"
-    if name == "softmax":  # rows of (diag(s) - s s^T)(a - y)
-        g = a - Y
-        return a * g - a * (a * g).sum(axis=1, keepdims=True)
-    return _derivative(name, z) * (a - Y)
-
-
-def numpy_backprop(activations, cost, *, plant=None):
-    """A correct batch backprop in NumPy, or one with ``plant`` (a mistake) planted."""
-    plant = plant or {}
-
-    def grads(theta, X, Y):
-        Z, A = _forward(theta, X, activations)
-        W = [None, *(np.asarray(w) for w in theta.W)]
-        L = len(activations)
-        output = plant.get("output_grad_z", _output_grad_z)
-        grad_Z = output(activations[-1], cost, Z[L], A[L], Y)
-        grad_W, grad_b = [None] * (L + 1), [None] * (L + 1)
-        for l in range(L, 0, -1):
-            grad_W[l] = plant.get("grad_W", lambda G, l, Z, A: G.T @ A[l - 1])(grad_Z, l, Z, A)
-            grad_b[l] = plant.get("grad_b", lambda G: G.sum(axis=0))(grad_Z)
-            if l > 1:
-                back = plant.get("back", lambda G, W, l: G @ W[l])
-                grad_A = back(grad_Z, W, l)
-                jac = plant.get("jacobian", lambda name, Z, l: _derivative(name, Z[l]))
-                grad_Z = grad_A * jac(activations[l - 2], Z, l - 1)
-        return [(grad_W[l], grad_b[l]) for l in range(1, L + 1)]
-
-    return grads
-
-
-def scaled(candidate, factor):
-    def grads(theta, X, Y):
-        return [(factor * W, factor * b) for W, b in candidate(theta, X, Y)]
-
-    return grads
-
-
-# --------------------------------------------------------------------------
 # Correct candidates pass.
 # --------------------------------------------------------------------------
-
-
-# Most tests share two networks, so that their compilations are shared too.
-TANH3, SQUARE = ("tanh", "tanh", "tanh"), (3, 4, 4, 4)
-SOFTMAX = dict(activations=("tanh", "softmax"), cost="cross_entropy", dims=(4, 5, 3))
 
 
 def _jax_loss(theta, X, Y, *, reduce=jnp.sum):
@@ -157,18 +78,11 @@ CORRECT = [
 ]
 
 
-def _pairs(result):
-    """A candidate's result as a list of (W_l, b_l) NumPy pairs, whichever form it has."""
-    if isinstance(result, manualgrad.Params):
-        result = zip(result.W, result.b, strict=True)
-    return [(np.array(W), np.array(b)) for W, b in result]
-
-
 def _one_entry_off(candidate, relative):
     """The candidate with W_1[0, 0] moved by ``relative`` times W_1's largest entry."""
 
     def grads(theta, X, Y):
-        pairs = _pairs(candidate(theta, X, Y))
+        pairs = as_pairs(candidate(theta, X, Y))
         W1 = pairs[0][0]
         W1[0, 0] += relative * np.abs(W1).max()
         return pairs
@@ -258,7 +172,7 @@ def _weight_input_squared(G, l, Z, A):
 
 
 def _output_jacobian_twice(name, cost, z, a, Y):
-    return _derivative(name, z) ** 2 * (a - np.asarray(Y))
+    return derivative(name, z) ** 2 * (a - np.asarray(Y))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -346,7 +260,7 @@ GALLERY = {
         rule="no_output_jacobian",
     ),
     "off-by-one layer in the recursion": Planted(
-        _planted(jacobian=lambda name, Z, l: _derivative(name, Z[l + 1])),
+        _planted(jacobian=lambda name, Z, l: derivative(name, Z[l + 1])),
         wrong=BELOW_3,
         says=("enters at layer 2", "off-by-one layer index"),
         rule="jacobian_off_by_one",
@@ -398,7 +312,7 @@ def test_planted_mistake_is_caught_with_its_layer_and_diagnosis(name):
     assert reported_wrong == set(planted.wrong), message
     for text in planted.says:
         assert text in message, f"{text!r} not in:\n{message}"
-    assert f"(rule: {planted.rule})" in message
+    assert re.findall(r"\(rule: (\w+)\)", message) == [planted.rule]  # and no other rule
     assert "in 2 of 2 seeds" in message
     assert "reference.draw_case(0," in message  # how to reproduce
     assert "manualgrad.init_params(key_theta" in message
@@ -454,14 +368,19 @@ def _returning(change):
 MALFORMED = [
     (lambda p, t: p[:2], "candidate returned 2 layers, network has 3"),
     (
-        lambda p, t: [(W.T if l == 1 else W, b) for l, (W, b) in enumerate(p, 1)],
-        "W_1 has shape (3, 4), expected (4, 3) — transposed?",
+        lambda p, t: [(W[:, :2], b) for W, b in p],
+        "W_1 has shape (4, 2), expected (4, 3) — grad_W_1 = grad_Z_1^T A_0",
     ),
     (
         lambda p, t: [(W, np.tile(b, (8, 1)) / 8) for W, b in p],
         "b_1 has shape (8, 4), expected (4,) — one row per sample",
     ),
-    (lambda p, t: [(W, b[:, None]) for W, b in p], "b_1 has shape (4, 1), expected (4,)"),
+    (
+        lambda p, t: [(W, np.full(8, b.sum())) for W, b in p],
+        "b_1 has shape (8,), expected (4,) — one entry per sample: grad_Z_1 was summed over "
+        "the wrong axis",
+    ),
+    (lambda p, t: [(W, b[:3]) for W, b in p], "b_1 has shape (3,), expected (4,)"),
     (lambda p, t: [(np.where(W > 0, np.nan, W), b) for W, b in p], "non-finite entries"),
     (lambda p, t: [(W.tolist(), b) for W, b in p], "W_1 is a list, not an array"),
     (lambda p, t: [(W.astype(np.int64), b) for W, b in p], "W_1 has dtype int64"),
@@ -485,6 +404,35 @@ def test_malformed_output_is_an_assertion_error_saying_what_is_wrong(change, say
             _returning(change), activations=TANH3, cost="mse", dims=SQUARE, seeds=(0,)
         )
     assert says in str(info.value)
+
+
+def test_a_weight_gradient_in_the_transposed_shape_is_put_back_and_named():
+    def first_transposed(theta, X, Y):
+        return [(W.T if l == 1 else W, b) for l, (W, b) in enumerate(GOOD(theta, X, Y), 1)]
+
+    report = reference.compare_backprop(
+        first_transposed, activations=TANH3, cost="mse", dims=SQUARE, seeds=(0,)
+    )
+    assert not report.passed and report.wrong_leaves == ("W_1",)
+    assert report.rules == ("transposed_weight_gradient",)
+    (w1,) = [r for r in report.seeds[0].leaves if r.name == "W_1"]
+    assert w1.shape == (3, 4) and w1.returned == "transposed" and w1.error < 1e-15
+    assert "came back transposed; right once put back" in report.message
+
+
+@pytest.mark.parametrize("form", ["column", "row"])
+def test_biases_shaped_as_a_column_or_a_row_are_read_and_reported(form):
+    def shaped(theta, X, Y):
+        return [(W, b[:, None] if form == "column" else b[None, :]) for W, b in GOOD(theta, X, Y)]
+
+    report = reference.compare_backprop(
+        shaped, activations=TANH3, cost="mse", dims=SQUARE, seeds=(0,)
+    )
+    assert report.passed, report.message
+    assert [r.shape for r in report.seeds[0].leaves if r.kind == "b"] == (
+        [(4, 1)] * 3 if form == "column" else [(1, 4)] * 3
+    )
+    assert ("(n_l, 1)" if form == "column" else "(1, n_l)") in report.message
 
 
 # --------------------------------------------------------------------------
@@ -578,158 +526,6 @@ def test_candidate_that_is_not_callable_is_a_type_error():
 
 
 # --------------------------------------------------------------------------
-# The diagnosis table, rule by rule, on hand-made observations.
-# --------------------------------------------------------------------------
-
-
-def _observation(
-    errors,
-    *,
-    factors=None,
-    activations=TANH3,
-    cost="mse",
-    transposed=(),
-    mistakes=None,
-    batch_size=8,
-):
-    """An observation with leaf errors {name: error} (0 = right) and factors."""
-    factors = factors or {}
-    leaves = tuple(
-        LeafReport(
-            name=name,
-            layer=int(name[2:]),
-            error=errors.get(name, 0.0),
-            ok=errors.get(name, 0.0) <= 1e-10,
-            factor=factors.get(name),
-            transposed=name in transposed,
-        )
-        for l in range(1, len(activations) + 1)
-        for name in (f"W_{l}", f"b_{l}")
-    )
-    return Observation(
-        leaves=leaves,
-        batch_size=batch_size,
-        activations=activations,
-        cost=cost,
-        mistakes=mistakes or {},
-        tolerance=1e-10,
-    )
-
-
-ALL = ("W_1", "b_1", "W_2", "b_2", "W_3", "b_3")
-
-
-def _every(value):
-    return {name: value for name in ALL}
-
-
-RULE_CASES = [
-    # (rule, observation it must fire on, observation it must not fire on)
-    (
-        "sign_flipped",
-        _observation(_every(2.0), factors=_every(-1.0)),
-        _observation(_every(0.5), factors=_every(0.5)),
-    ),
-    (
-        "mean_instead_of_sum",
-        _observation(_every(0.875), factors=_every(1 / 8)),
-        _observation(_every(0.875), factors={**_every(1 / 8), "W_1": None}),
-    ),
-    (
-        "mse_half_convention",
-        _observation(_every(1.0), factors=_every(2.0)),
-        _observation(_every(1.0), factors=_every(2.0), cost="huber"),
-    ),
-    (
-        "common_factor",
-        _observation(_every(2.0), factors=_every(3.0)),
-        _observation(_every(1.0), factors=_every(-1.0)),
-    ),
-    (
-        "bias_only",
-        _observation({"b_1": 0.9, "b_2": 0.9}, factors={"b_1": 0.125, "b_2": 0.125}),
-        _observation({"b_1": 0.9, "W_1": 0.9}),
-    ),
-    (
-        "transposed_weight_gradient",
-        _observation({"W_2": 1.0}, transposed=("W_2",)),
-        _observation({"W_2": 1.0}),
-    ),
-    (
-        "diagonal_jacobian",
-        _observation(_every(1.0), mistakes={"diagonal_jacobian": 1e-16}),
-        _observation(_every(1.0), mistakes={"diagonal_jacobian": 0.3}),
-    ),
-    (
-        "no_activation_derivative",
-        _observation(
-            {"W_1": 1, "b_1": 1, "W_2": 1, "b_2": 1}, mistakes={"no_activation_derivative": 0.0}
-        ),
-        _observation({"W_1": 1, "b_1": 1}),
-    ),
-    *(
-        (
-            name,
-            _observation(_every(1.0), mistakes={name: 1e-16}),
-            _observation(_every(1.0), mistakes={name: 0.3}),
-        )
-        for name in checker.MISTAKES
-        if name not in ("diagonal_jacobian", "no_activation_derivative")
-    ),
-    ("weight_wrong_bias_right", _observation({"W_3": 0.2}), _observation({"W_3": 0.2, "b_3": 0.1})),
-    ("output_layer", _observation(_every(0.3)), _observation({"W_1": 1.0, "b_1": 1.0})),
-    ("recursion", _observation({"W_1": 1.0, "b_1": 1.0}), _observation(_every(0.3))),
-]
-
-
-@pytest.mark.parametrize(("rule", "fires", "quiet"), RULE_CASES, ids=[c[0] for c in RULE_CASES])
-def test_each_rule_is_a_pure_function_of_the_observation(rule, fires, quiet):
-    (explain,) = [r.explain for r in checker.RULES if r.name == rule]
-    assert explain(fires) is not None
-    assert explain(quiet) is None
-
-
-def test_every_rule_is_covered_by_a_rule_case():
-    cases = [c[0] for c in RULE_CASES]
-    assert sorted(cases) == sorted(r.name for r in checker.RULES)
-
-
-def test_specific_rules_hide_the_structural_ones():
-    o = _observation(
-        {"W_1": 1, "b_1": 1, "W_2": 1, "b_2": 1}, mistakes={"no_activation_derivative": 0.0}
-    )
-    assert [name for name, _ in checker.diagnose(o)] == ["no_activation_derivative"]
-    o = _observation({"W_1": 1, "b_1": 1, "W_2": 1, "b_2": 1})
-    assert [name for name, _ in checker.diagnose(o)] == ["recursion"]
-
-
-def test_entry_layer_is_the_outermost_wrong_layer():
-    assert _observation({"W_1": 1.0, "b_2": 1.0}).entry_layer == 2
-    assert _observation({}).entry_layer is None
-
-
-# --------------------------------------------------------------------------
-# The mistakes are planted into a correct backprop.
-# --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("activations", "cost", "dims"),
-    [
-        tuple(SOFTMAX.values()),
-        (("relu", "max_pool", "sigmoid"), "binary_cross_entropy", (3, 5, 4, 2)),
-        (("radial_sigmoid", "identity"), "huber", (2, 3, 2)),
-    ],
-)
-def test_the_unplanted_backprop_of_the_diagnosis_equals_reference_grad(activations, cost, dims):
-    theta, X, Y = reference.draw_case(3, activations=activations, cost=cost, dims=dims)
-    objects = tuple(manualgrad.get_activation(a) for a in activations)
-    p = checker.mistakes.forward_pass(theta, X, Y, objects, manualgrad.get_cost(cost))
-    expected = jax.tree_util.tree_leaves(reference.grad(theta, X, Y, activations, cost))
-    assert reference.relative_error(checker.mistakes.backprop(p), expected) <= 1e-12
-
-
-# --------------------------------------------------------------------------
 # The pytest fixture, registered through the pytest11 entry point.
 # --------------------------------------------------------------------------
 
@@ -769,15 +565,64 @@ def test_check_backprop_fixture_is_registered_by_the_plugin(pytester):
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "checker.md"
 
 
-def test_the_guide_python_examples_run(capsys):
-    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(encoding="utf-8"), re.DOTALL)
-    assert len(blocks) >= 3
+def _guide_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", GUIDE.read_text(encoding="utf-8"), re.DOTALL)
+
+
+@pytest.fixture(scope="module")
+def guide() -> tuple[dict, str]:
+    """Every Python example of the guide run in order in one namespace, and what it printed."""
     namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, str(GUIDE), "exec"), namespace)
-    assert "my_grads" in namespace and "test_my_grads" in namespace
-    printed = capsys.readouterr().out
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for block in _guide_blocks():
+            exec(compile(block, str(GUIDE), "exec"), namespace)
+    return namespace, printed.getvalue()
+
+
+def test_the_guide_python_examples_run(guide):
+    # Each recipe calls check_backprop or check_vjp, which raise unless it passes.
+    namespace, printed = guide
+    recipes = ("column_grads", "course_grads", "classifier_grads", "affine_backward")
+    for name in ("my_grads", "test_my_grads", *recipes, "exp_output_grads", "my_loss"):
+        assert name in namespace, name
+    assert namespace["report"].passed
     assert max(float(e) for e in printed.strip("[]\n").split(",")) <= 1e-10
+
+
+def test_the_guides_recipes_fail_as_the_guide_says(guide):
+    namespace, _ = guide
+    column_grads, classifier_grads = namespace["column_grads"], namespace["classifier_grads"]
+
+    def as_written(theta, X, Y):  # (sum_b, sum_w), as the per-sample code returns them
+        grads = column_grads(theta, X, Y)
+        return list(grads.b), list(grads.W)
+
+    course = next(b for b in _guide_blocks() if "def course_grads" in b)
+    summed_wrong = course.replace("dZ2.sum(axis=1,", "dZ2.sum(axis=0,")
+    assert summed_wrong != course
+    wrong_axis: dict = {}
+    exec(summed_wrong.split("reference.check_backprop(")[0], wrong_axis)
+    report = reference.compare_backprop(
+        wrong_axis["course_grads"], **RELU_SIGMOID, batch_layout="columns", reduction="mean"
+    )
+    assert report.problem.startswith(
+        "b_2 has shape (1, 8), expected (2,) — one entry per sample: grad_Z_2 was summed over "
+        "the wrong axis;"
+    )
+    assert "axis 1 of grad_Z_l (n_l, N) in batch_layout='columns'" in report.problem
+    network = dict(activations=("sigmoid",) * 3, cost="mse", dims=(3, 4, 4, 2), seeds=(0,))
+    report = reference.compare_backprop(as_written, **network, batch_layout="columns")
+    assert report.rules == ("swapped_pair",)
+    options = dict(targets="labels", weight_layout="in_out", reduction="mean")
+    report = reference.compare_backprop(
+        classifier_grads, **RELU_SOFTMAX, seeds=(0,), **options, weight_decay=namespace["REG"]
+    )
+    assert report.rules == ("weight_decay",)
+    assert (
+        "lam = 0.02, not the declared weight_decay=0.01: twice the declared, the term written "
+        "lam * sum(W * W) without the 1/2" in report.message
+    )
 
 
 def test_the_guide_failure_example_is_what_the_checker_says():

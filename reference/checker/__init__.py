@@ -5,7 +5,18 @@
 and compares every W_l and b_l with :func:`reference.grad`. It returns None
 when all agree, and otherwise raises an ``AssertionError`` whose message
 localizes the mistake and reads a diagnosis off the structure of the
-equations.
+equations. :func:`compare_backprop` runs the same check and returns a
+:class:`BackpropReport` (:mod:`.report`) instead. Options describe the
+candidate's conventions: integer labels, a mean loss, weight decay, (in, out)
+weights, batch-last arrays, the user's own batch and loss.
+
+The modules follow the check's steps: :mod:`._arguments` (validation),
+:mod:`._cases` (each seed's problem, as the candidate receives it),
+:mod:`._calls` (calling user code; :class:`CandidateError`),
+:mod:`._results` (reading the result), :mod:`._loss` (the candidate's own
+loss), :mod:`.observations`, :mod:`.mistakes`, :mod:`.rules`,
+:mod:`._message` and :mod:`.report`; :mod:`.check` ties them together and
+:mod:`.cli` is the ``manualgrad check`` command.
 
 The diagnosis is a table of rules (:data:`RULES`, :mod:`.rules`), each a
 pure function of an :class:`Observation` (:mod:`.observations`): per-layer
@@ -28,9 +39,11 @@ grad_Z_l^T 1_N.
 """
 
 from reference.checker._arguments import OUTPUT_ACTIVATIONS
-from reference.checker.check import check_backprop
+from reference.checker._calls import CandidateError
+from reference.checker.check import check_backprop, compare_backprop
 from reference.checker.mistakes import MISTAKES, Mistake
-from reference.checker.observations import LeafReport, Observation
+from reference.checker.observations import LeafReport, LossReport, Observation
+from reference.checker.report import BackpropReport, SeedReport
 from reference.checker.rules import RULES, Rule, diagnose
 from reference.problems import draw_case, draw_targets
 
@@ -38,11 +51,16 @@ __all__ = [
     "MISTAKES",
     "OUTPUT_ACTIVATIONS",
     "RULES",
+    "BackpropReport",
+    "CandidateError",
     "LeafReport",
+    "LossReport",
     "Mistake",
     "Observation",
     "Rule",
+    "SeedReport",
     "check_backprop",
+    "compare_backprop",
     "diagnose",
     "draw_case",
     "draw_targets",

@@ -1,49 +1,154 @@
-"""The failure message: the table of leaves, where the mistake enters, the diagnosis."""
+"""The report as text: the network, the table of leaves, where the mistake enters, the diagnosis."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from reference.checker._arguments import Spec
-from reference.checker.observations import Observation
-from reference.checker.rules import diagnose, format_factor
+from reference.checker._arguments import LABEL_TARGETS, Spec
+from reference.checker.observations import LeafReport, Observation
+from reference.checker.rules import format_factor
 
-__all__ = ["failure_message", "reproduction"]
+__all__ = [
+    "failure_message",
+    "malformed_message",
+    "network_line",
+    "passed_message",
+    "reproduction",
+]
 
 
-def _table(observation: Observation, shapes: Mapping[str, tuple[int, ...]]) -> list[str]:
-    lines = ["  leaf   shape       rel. error   worst element: expected vs got"]
-    for r in sorted(observation.leaves, key=lambda r: (-r.layer, r.kind)):
-        status = "ok" if r.ok else "WRONG"
-        line = f"  {r.name:<6} {shapes[r.name]!s:<11} {r.error:<10.3g}  {status}"
-        if not r.ok:
-            line += f"  {list(r.index)}: expected {r.expected:.6g}, got {r.got:.6g}"
-            if r.factor is not None:
-                line += f"  (got = {format_factor(r.factor, observation.batch_size)} x expected)"
-        lines.append(line)
+def _conventions(spec: Spec) -> list[str]:
+    parts = []
+    if spec.targets == "labels":
+        parts.append(f"Y as {LABEL_TARGETS[spec.cost.name]} (targets='labels')")
+    if spec.weight_layout == "in_out":
+        parts.append("each W_l as (m_{l-1}, n_l) (weight_layout='in_out')")
+    if spec.batch_layout == "columns":
+        y = "" if spec.class_labels else " and Y as (m_L, N)"
+        parts.append(f"X as (n_0, N){y} (batch_layout='columns')")
+    return parts
+
+
+def network_line(spec: Spec) -> str:
+    """The network, the batch and the loss, in one sentence (two with conventions)."""
+    if spec.data is None:
+        rows = "rows" if spec.batch_layout == "rows" else "samples"
+        batch = f"a batch of N = {spec.rows} {rows}"
+    else:
+        batch = f"your batch (data=) of N = {spec.rows} samples"
+    loss = f"the loss is the {spec.reduction.upper()} of the rows' losses"
+    if spec.weight_decay:
+        loss += f" plus ({spec.weight_decay:g} / 2) sum_l ||W_l||_F^2"
+    line = (
+        f"Network: dims {spec.dims}, activations {spec.describe_activations()}, cost "
+        f"{spec.cost.name!r}, {batch}; {loss}."
+    )
+    conventions = _conventions(spec)
+    if conventions:
+        line += f" The candidate receives {'; '.join(conventions)}."
+    return line
+
+
+def _draw_call(seed: int, spec: Spec, batch_size: int) -> str:
+    return (
+        f"reference.draw_case({seed}, activations={spec.describe_activations()}, "
+        f"cost={spec.cost.name!r}, dims={spec.dims}, batch_size={batch_size}, "
+        f"dtype={spec.dtype!r})"
+    )
+
+
+def _drawn_batch(seed: int, spec: Spec) -> list[str]:
+    acts = spec.describe_activations()
+    lines = [
+        f"theta, X, Y = {_draw_call(seed, spec, spec.batch_size)}",
+        f"# that is: key_theta, key_x, key_y = jax.random.split(jax.random.PRNGKey({seed}), 3)",
+        f"#          theta = manualgrad.init_params(key_theta, {spec.dims}, {acts}, "
+        f"dtype={spec.dtype!r})",
+    ]
+    if spec.class_labels:
+        lines += [
+            "Y_c = jnp.argmax(Y, axis=1).astype(jnp.int32)  # targets='labels': class indices",
+            f"Y = jax.nn.one_hot(Y_c, {spec.out_width}, dtype=X.dtype)  # the reference's rows",
+        ]
+    elif spec.targets == "labels":
+        lines.append("Y = (Y >= 0.5).astype(Y.dtype)  # targets='labels': 0/1 targets")
+    return lines
+
+
+def _own_batch(seed: int, spec: Spec) -> list[str]:
+    columns = ".T" if spec.batch_layout == "columns" else ""
+    lines = [
+        f"theta, _, _ = {_draw_call(seed, spec, spec.rows)}  # theta; the batch is yours",
+        "X_c, Y_c = data  # as passed in data=",
+        f"X = jnp.asarray(X_c, {spec.dtype!r}){columns}",
+    ]
+    if spec.class_labels:
+        lines.append(f"Y = jax.nn.one_hot(jnp.asarray(Y_c), {spec.out_width}, dtype=X.dtype)")
+    else:
+        lines.append(f"Y = jnp.asarray(Y_c, {spec.dtype!r}){columns}")
     return lines
 
 
 def reproduction(seed: int, spec: Spec) -> list[str]:
-    """Code that rebuilds the inputs of ``seed`` and the expected gradient."""
+    """Code that rebuilds the inputs of ``seed`` and the expected gradient, line by line."""
     acts = spec.describe_activations()
-    call = (
-        f"theta, X, Y = reference.draw_case({seed}, activations={acts}, "
-        f"cost={spec.cost.name!r}, dims={spec.dims}, batch_size={spec.batch_size}, "
-        f"dtype={spec.dtype!r})"
-    )
+    needs_jnp = spec.data is not None or spec.class_labels
     lines = ["import jax, manualgrad, reference"]
+    if needs_jnp:
+        lines.append("import jax.numpy as jnp")
     if spec.dtype == "float64":
         lines.append('jax.config.update("jax_enable_x64", True)')
-    return [
-        *lines,
-        call,
-        f"# that is: key_theta, key_x, key_y = jax.random.split(jax.random.PRNGKey({seed}), 3)",
-        f"#          theta = manualgrad.init_params(key_theta, {spec.dims}, {acts}, "
-        f"dtype={spec.dtype!r})",
-        f"expected = reference.grad(theta, X, Y, {acts}, {spec.cost.name!r})",
-        "got = candidate(theta, X, Y)",
-    ]
+    lines += _drawn_batch(seed, spec) if spec.data is None else _own_batch(seed, spec)
+    lines.append(f"expected = reference.grad(theta, X, Y, {acts}, {spec.cost.name!r})")
+    if spec.reduction == "mean":
+        lines.append(f"expected = jax.tree.map(lambda g: g / {spec.rows}, expected)  # the mean")
+    if spec.weight_decay:
+        lines.append(
+            f"expected = expected._replace(W=tuple(g + {spec.weight_decay!r} * W for g, W in "
+            f"zip(expected.W, theta.W)))  # weight_decay"
+        )
+    theta = "theta"
+    if spec.weight_layout == "in_out":
+        theta = "theta_c"
+        lines.append(
+            "theta_c = theta._replace(W=tuple(W.T for W in theta.W))  # in_out: got's W_l "
+            "are (m_{l-1}, n_l)"
+        )
+    if spec.data is None:
+        columns = spec.batch_layout == "columns"
+        y_c = "Y_c" if spec.class_labels else ("Y.T" if columns else "Y")
+        x_c = "X.T" if columns else "X"
+        call = f"got = candidate({theta}, {x_c}, {y_c})"
+    else:
+        call = f"got = candidate({theta}, jnp.asarray(X_c, {spec.dtype!r}), Y_c)"
+    return [*lines, call]
+
+
+def _leaf_line(r: LeafReport, batch_size: int, tolerance: float) -> str:
+    status = "ok" if r.ok else "WRONG"
+    line = f"  {r.name:<6} {r.shape!s:<11} {r.error:<10.3g}  {status}"
+    if r.ok:
+        return line
+    off = r.error > tolerance
+    worst = f"{list(r.index)}: expected {r.expected:.6g}, got {r.got:.6g}"
+    if r.returned:
+        line += f"  came back {r.returned}; " + (
+            f"put back, {worst}" if off else "right once put back"
+        )
+    else:
+        line += f"  {worst}"
+    if off and r.factor is not None and r.shows_factor:
+        line += f"  (got = {format_factor(r.factor, batch_size)} x expected)"
+    if off and r.zero:
+        line += "  (expected all zero: error relative to the gradient's scale)"
+    return line
+
+
+def _table(observation: Observation) -> list[str]:
+    lines = ["  leaf   shape       rel. error   worst element: expected vs got"]
+    for r in sorted(observation.leaves, key=lambda r: (-r.layer, r.kind)):
+        lines.append(_leaf_line(r, observation.batch_size, observation.tolerance))
+    return lines
 
 
 def _right_above(entry: int, num_layers: int) -> str:
@@ -54,36 +159,113 @@ def _right_above(entry: int, num_layers: int) -> str:
     return f"; layers {entry + 1}..{num_layers} are right."
 
 
+def _where(observation: Observation, L: int) -> str:
+    entry = observation.entry_layer
+    if entry is None:
+        return (
+            "Every W_l and b_l is the declared cost's gradient; the candidate's own loss "
+            "(loss=) is what disagrees."
+        )
+    wrong = [r.name for r in observation.wrong]
+    return (
+        f"Wrong: {', '.join(wrong)}. Backprop runs from layer L = {L} down, so the mistake "
+        f"enters at layer {entry}, the outermost wrong layer" + _right_above(entry, L)
+    )
+
+
+def _seeds(count: int, seeds: Sequence[int], total: int) -> str:
+    return f"{count} of {total} seeds (seeds {list(seeds)})"
+
+
+def _header(gradient_seeds: Sequence[int], loss_seeds: Sequence[int], spec: Spec) -> str:
+    total = len(spec.seeds)
+    parts = []
+    if gradient_seeds:
+        parts.append(
+            "the candidate's gradient is wrong in "
+            + _seeds(len(gradient_seeds), gradient_seeds, total)
+        )
+    if loss_seeds:
+        verb = "and its" if gradient_seeds else "the candidate's"
+        parts.append(
+            f"{verb} own loss (loss=) disagrees in " + _seeds(len(loss_seeds), loss_seeds, total)
+        )
+    return (
+        f"check_backprop: {' '.join(parts)}; {spec.dtype}, tolerance {spec.tolerance:g} relative."
+    )
+
+
+def _notes(bias_forms: Sequence[str], spec: Spec) -> list[str]:
+    notes = []
+    if bias_forms:
+        notes.append(f"The biases came back as {' and '.join(bias_forms)}, read as vectors (n_l,).")
+    if spec.rows == 1:
+        notes.append(
+            "With N = 1 the mean and the sum over rows coincide: this batch cannot tell them apart."
+        )
+    return notes
+
+
+def _reproduce(seed: int, spec: Spec) -> list[str]:
+    return ["Reproduce:", *(f"    {line}" for line in reproduction(seed, spec))]
+
+
 def failure_message(
     observation: Observation,
+    diagnosis: Sequence[tuple[str, str]],
     *,
     seed: int,
-    failing_seeds: Sequence[int],
-    shapes: Mapping[str, tuple[int, ...]],
+    gradient_seeds: Sequence[int],
+    loss_seeds: Sequence[int],
+    bias_forms: Sequence[str],
     spec: Spec,
 ) -> str:
     """The whole message of a failed check, read off the first failing seed."""
-    entry = observation.entry_layer
-    wrong = [r.name for r in observation.wrong]
+    notes = _notes(bias_forms, spec)
     lines = [
-        f"check_backprop: the candidate's gradient is wrong in {len(failing_seeds)} of "
-        f"{len(spec.seeds)} seeds (seeds {list(failing_seeds)}); {spec.dtype}, "
-        f"tolerance {spec.tolerance:g} relative.",
-        f"Network: dims {spec.dims}, activations {spec.describe_activations()}, cost "
-        f"{spec.cost.name!r}, a batch of N = {spec.batch_size} rows; the loss is the SUM "
-        f"of the rows' losses.",
+        _header(gradient_seeds, loss_seeds, spec),
+        network_line(spec),
         "",
         f"Seed {seed}, layers from L = {spec.num_layers} down:",
-        *_table(observation, shapes),
+        *_table(observation),
+        *notes,
         "",
-        f"Wrong: {', '.join(wrong)}. Backprop runs from layer L = {spec.num_layers} down, "
-        f"so the mistake enters at layer {entry}, the outermost wrong layer"
-        + _right_above(entry, spec.num_layers),
+        _where(observation, spec.num_layers),
         "",
         "Diagnosis:",
-        *(f"  - {text} (rule: {name})." for name, text in diagnose(observation)),
+        *(f"  - {text} (rule: {name})." for name, text in diagnosis),
         "",
-        "Reproduce:",
-        *(f"    {line}" for line in reproduction(seed, spec)),
+        *_reproduce(seed, spec),
     ]
     return "\n".join(lines)
+
+
+def passed_message(
+    worst: LeafReport, worst_seed: int, bias_forms: Sequence[str], spec: Spec
+) -> str:
+    """The message of a passed check."""
+    total = len(spec.seeds)
+    lines = [
+        f"check_backprop: the candidate's gradient agrees in {_seeds(total, spec.seeds, total)}; "
+        f"{spec.dtype}, tolerance {spec.tolerance:g} relative; the largest error is "
+        f"{worst.error:.3g} ({worst.name}, seed {worst_seed}).",
+        network_line(spec),
+    ]
+    if spec.loss is not None:
+        lines.append(
+            "The candidate's own loss (loss=) is the declared one, and its gradient agrees "
+            "with central differences of it."
+        )
+    return "\n".join(lines + _notes(bias_forms, spec))
+
+
+def malformed_message(problem: str, seed: int, spec: Spec) -> str:
+    """The message of a result that could not be read."""
+    return "\n".join(
+        [
+            f"check_backprop: {problem} (seed {seed}).",
+            network_line(spec),
+            "",
+            *_reproduce(seed, spec),
+        ]
+    )

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import manualgrad
 from manualgrad import Activation, Cost, Params
 from reference import _forward
 from reference.tolerances import relative_error
@@ -40,6 +41,8 @@ class ForwardPass:
       A: A[l] (N, m_l), with A[0] = X.
       J: J[l] (N, m_l, n_l), the Jacobian of sigma_l at each row's z_l.
       G: (N, m_L), the cost gradient at the output.
+      J_at_output: J_at_output[l], the Jacobian of a pointwise sigma_l taken
+        at each row's a_l instead of z_l (None for other activations).
     """
 
     W: list
@@ -48,6 +51,7 @@ class ForwardPass:
     A: list
     J: list
     G: np.ndarray
+    J_at_output: list = dataclasses.field(default_factory=list)
 
     @property
     def L(self) -> int:
@@ -59,14 +63,19 @@ class ForwardPass:
 def _forward_arrays(
     theta: Params, X: jax.Array, Y: jax.Array, activations: tuple[Activation, ...], cost: Cost
 ) -> tuple[list, list, list, jax.Array]:
-    """Z_l, A_l, Jac_{i,l} (jax.jacfwd) and grad_yhat C, all rows at once."""
+    """Z_l, A_l, Jac_{i,l} (jax.jacfwd) at z_l and at a_l, and grad_yhat C, all rows at once."""
     zs, as_ = jax.vmap(lambda x: _forward.forward(theta, x, activations))(X)
-    jacobians = [
-        jax.vmap(jax.jacfwd(_forward.activation_fn(act)))(z)
-        for act, z in zip(activations, zs, strict=True)
-    ]
+
+    def jacobians(points: list[jax.Array], pointwise_only: bool) -> list[jax.Array | None]:
+        return [
+            jax.vmap(jax.jacfwd(_forward.activation_fn(act)))(v)
+            if isinstance(act, manualgrad.Pointwise) or not pointwise_only
+            else None
+            for act, v in zip(activations, points, strict=True)
+        ]
+
     G = jax.vmap(jax.grad(_forward.cost_fn(cost)))(as_[-1], Y)
-    return zs, as_, jacobians, G
+    return zs, as_, jacobians(zs, False), jacobians(as_[1:], True), G
 
 
 def forward_pass(
@@ -87,8 +96,10 @@ def forward_pass(
     with jax.enable_x64(True):
         as64 = lambda v: jnp.asarray(v, dtype=jnp.float64)  # noqa: E731
         theta = jax.tree_util.tree_map(as64, theta)
-        zs, as_, jacobians, G = _forward_arrays(theta, as64(X), as64(Y), activations, cost)
-        host = lambda seq: [None, *(np.asarray(v) for v in seq)]  # noqa: E731
+        zs, as_, jacobians, at_output, G = _forward_arrays(
+            theta, as64(X), as64(Y), activations, cost
+        )
+        host = lambda seq: [None, *(None if v is None else np.asarray(v) for v in seq)]  # noqa: E731
         return ForwardPass(
             W=host(theta.W),
             b=host(theta.b),
@@ -96,6 +107,7 @@ def forward_pass(
             A=[np.asarray(v) for v in as_],
             J=host(jacobians),
             G=np.asarray(G),
+            J_at_output=host(at_output),
         )
 
 
@@ -228,18 +240,58 @@ def _mistake_jacobian_off_by_one(p: ForwardPass) -> Leaves | None:
     return backprop(p, jacobian=jac)
 
 
+def _layer_sets(L: int) -> dict[str, tuple[int, ...]]:
+    """Where a mistake made layer by layer can sit: the output, one hidden layer, all."""
+    sets = {f"at the output layer L = {L}": (L,)}
+    sets.update({f"at layer {l}": (l,) for l in range(L - 1, 0, -1)})
+    if L > 2:
+        sets["at every hidden layer"] = tuple(range(1, L))
+    if L > 1:
+        sets["at every layer"] = tuple(range(1, L + 1))
+    return sets
+
+
+def _mistake_sigma_prime_of_output(p: ForwardPass) -> dict[str, Leaves]:
+    # phi'(a_l) where phi'(z_l) belongs (eqs. 3.1, 3.2), at pointwise layers.
+    correct = backprop(p)
+    planted: dict[str, Leaves] = {}
+    seen: set[tuple[int, ...]] = set()
+    for where, layers in _layer_sets(p.L).items():
+        layers = tuple(l for l in layers if p.J_at_output[l] is not None)
+        if not layers or layers in seen:
+            continue
+        seen.add(layers)
+        grads = backprop(p, jacobian=lambda l, s=layers: p.J_at_output[l] if l in s else p.J[l])
+        if grads is not None and relative_error(grads, correct) > 0:
+            planted[where] = grads
+    return planted
+
+
+def _once(
+    plant: Callable[[ForwardPass], Leaves | None],
+) -> Callable[[ForwardPass], dict[str, Leaves]]:
+    """A mistake with a single way of being made: its one variant, unnamed."""
+
+    def variants(p: ForwardPass) -> dict[str, Leaves]:
+        grads = plant(p)
+        return {} if grads is None else {"": grads}
+
+    return variants
+
+
 @dataclasses.dataclass(frozen=True)
 class Mistake:
     """A classic mistake: backprop recomputed with it, and what it means.
 
     Attributes:
       plant: the forward pass -> the gradient leaves with the mistake planted,
-        or None where the mistake cannot happen on this network.
+        by variant (where in the network it is made: "" for a mistake made
+        one way only); empty where the mistake cannot happen on this network.
       explanation: the finding, formatted with ``l`` (the entry layer),
-        ``L``, ``sigma_l``, ``sigma_L`` and ``nonpointwise``.
+        ``L``, ``sigma_l``, ``sigma_L``, ``nonpointwise`` and ``variant``.
     """
 
-    plant: Callable[[ForwardPass], Leaves | None]
+    plant: Callable[[ForwardPass], Mapping[str, Leaves]]
     explanation: str
 
 
@@ -248,55 +300,71 @@ class Mistake:
 #: and the activation names.
 MISTAKES: dict[str, Mistake] = {
     "diagonal_jacobian": Mistake(
-        _mistake_diagonal_jacobian,
+        _once(_mistake_diagonal_jacobian),
         "the gradient equals backprop with each non-pointwise Jacobian taken as "
         "diagonal ({nonpointwise}), as if the activation were pointwise; its "
         "off-diagonal entries matter — softmax's Jacobian is diag(s) - s s^T, not "
         "diag(s (1 - s)) (Exercise 1d)",
     ),
     "no_activation_derivative": Mistake(
-        _mistake_no_activation_derivative,
+        _once(_mistake_no_activation_derivative),
         "the gradient equals backprop without the activation's derivative in the "
         "recursion: eq. 3.2 / 4.2 is grad_z_{{l-1}} = Jac_{{l-1}}^T W_l^T grad_z_l, and "
         "the candidate drops Jac_{{l-1}}^T (sigma_{{l-1}}'s derivative) — first at "
         "layer {l}, sigma_{l} = {sigma_l}",
     ),
     "no_output_jacobian": Mistake(
-        _mistake_no_output_jacobian,
+        _once(_mistake_no_output_jacobian),
         "the gradient equals backprop with grad_z_L = grad_yhat C(-, y): eq. 3.1 / 4.1 "
         "multiplies the cost gradient by Jac_L^T, the Jacobian of sigma_L = {sigma_L}",
     ),
     "preactivation_in_weight_gradient": Mistake(
-        _mistake_preactivation_in_weight_gradient,
+        _once(_mistake_preactivation_in_weight_gradient),
         "the gradient equals backprop with z_{{l-1}} where a_{{l-1}} belongs in the "
         "weight gradient: eq. 3.3 / 4.3 is grad_W_l = grad_z_l a_{{l-1}}^T with "
         "a_{{l-1}} = sigma_{{l-1}}(z_{{l-1}}), the post-activation",
     ),
     "weight_not_transposed": Mistake(
-        _mistake_weight_not_transposed,
+        _once(_mistake_weight_not_transposed),
         "the gradient equals backprop with W_l where W_l^T belongs in the recursion: "
         "eq. 3.2 is grad_z_{{l-1}} = Jac_{{l-1}}^T W_l^T grad_z_l (in rows, eq. 4.2, "
         "grad_Z_l @ W_l); a square W_l hides the missing transpose",
     ),
     "weight_omitted": Mistake(
-        _mistake_weight_omitted,
+        _once(_mistake_weight_omitted),
         "the gradient equals backprop without W_l^T in the recursion: eq. 3.2 is "
         "grad_z_{{l-1}} = Jac_{{l-1}}^T W_l^T grad_z_l",
     ),
     "jacobian_off_by_one": Mistake(
-        _mistake_jacobian_off_by_one,
+        _once(_mistake_jacobian_off_by_one),
         "the gradient equals backprop with the Jacobian of the layer above, Jac_l, "
         "where Jac_{{l-1}} belongs: an off-by-one layer index in eq. 3.2 / 4.2 "
         "(grad_z_{{l-1}} = Jac_{{l-1}}^T W_l^T grad_z_l, the derivative at z_{{l-1}})",
     ),
+    "sigma_prime_of_output": Mistake(
+        _mistake_sigma_prime_of_output,
+        "the gradient equals backprop with phi'(a_l) where phi'(z_l) belongs, {variant}: "
+        "the activation's derivative is evaluated at its output a_l = phi(z_l) instead "
+        "of its input z_l (eqs. 3.1, 3.2 use Jac_l = diag(phi'(z_l))) — e.g. "
+        "sigmoid_prime(a) on an a that already is sigmoid(z); the output form of the "
+        "derivative, a (1 - a) for the sigmoid, takes a, the input form takes z",
+    ),
 }
 
 
-def mistake_errors(p: ForwardPass, got: Leaves) -> dict[str, float]:
-    """Relative error of the candidate against each mistake that fits the network."""
-    errors = {}
+def mistake_errors(p: ForwardPass, got: Leaves) -> tuple[dict[str, float], dict[str, str]]:
+    """The candidate against each mistake that fits the network.
+
+    Returns:
+      (mistake -> relative error against its closest variant, mistake -> that
+      variant's description, for mistakes made in several ways).
+    """
+    errors, variants = {}, {}
     for name, mistake in MISTAKES.items():
-        planted = mistake.plant(p)
-        if planted is not None:
-            errors[name] = relative_error(got, planted)
-    return errors
+        planted = {where: relative_error(got, g) for where, g in mistake.plant(p).items()}
+        if planted:
+            where = min(planted, key=planted.__getitem__)
+            errors[name] = planted[where]
+            if where:
+                variants[name] = where
+    return errors, variants

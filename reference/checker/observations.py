@@ -1,21 +1,36 @@
-"""What the diagnosis rules read: how each leaf compares, and the network it belongs to.
+"""What the diagnosis rules read: how each leaf compares, and what else the check saw.
 
 An :class:`Observation` is everything the rules of :mod:`reference.checker.rules`
 see of one failing seed; each rule is a pure function of it, so a rule can be
 exercised on a hand-made observation.
+
+The measure is :func:`reference.leaf_relative_errors`' (the largest absolute
+difference over the leaf's largest expected entry), except for a leaf whose
+expected gradient is zero (a dead relu layer): it is measured against the
+network's gradient scale, the largest expected entry of any leaf, so that its
+error reads as a fraction of the gradient rather than of a floor.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from reference.tolerances import relative_error
+from reference.tolerances import leaf_relative_errors, relative_error
 
-__all__ = ["LeafReport", "Observation", "leaf_report"]
+__all__ = [
+    "LeafReport",
+    "LossReport",
+    "Observation",
+    "factor_of",
+    "leaf_errors",
+    "leaf_report",
+    "named_factors",
+    "worst_index",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,14 +40,24 @@ class LeafReport:
     Attributes:
       name: "W_l" or "b_l", 1-based as in the notes.
       layer: l.
-      error: the relative error (reference.relative_error's measure).
-      ok: whether ``error`` is within the tolerance.
+      error: the relative error (see the module docstring).
+      ok: whether ``error`` is within the tolerance and the leaf came back
+        where and how it belongs.
       factor: f when the candidate's leaf is f times the expected one
         (within the tolerance), else None. Always None for a zero leaf.
-      transposed: whether a square W_l's gradient came back transposed.
+      transposed: whether W_l's gradient came back transposed: a square
+        one by its values, another by its shape.
       index: the worst element's index.
       expected: the expected value there.
       got: the candidate's value there.
+      shape: the shape the candidate returned the leaf in.
+      returned: how the leaf came back when not as it belongs ("transposed",
+        "swapped" with its pair's other leaf), else ""; its error is then
+        that of the values put back in place.
+      zero: whether the expected leaf is all zero (measured against the
+        network's gradient scale).
+      shows_factor: whether the leaf has enough nonzero entries (two) for a
+        factor to mean anything on its own.
     """
 
     name: str
@@ -44,11 +69,68 @@ class LeafReport:
     index: tuple[int, ...] = ()
     expected: float = 0.0
     got: float = 0.0
+    shape: tuple[int, ...] = ()
+    returned: str = ""
+    zero: bool = False
+    shows_factor: bool = True
 
     @property
     def kind(self) -> str:
         """ "W" or "b"."""
         return self.name[0]
+
+    @property
+    def relative_error(self) -> float:
+        """The relative error, :attr:`error`."""
+        return self.error
+
+    @property
+    def worst_index(self) -> tuple[int, ...]:
+        """The worst element's index, :attr:`index`."""
+        return self.index
+
+
+@dataclasses.dataclass(frozen=True)
+class LossReport:
+    """The candidate's own loss (``loss=``) on one seed.
+
+    Attributes:
+      got: its value.
+      expected: the declared cost's value (reduction and weight decay included).
+      tolerance: the relative tolerance of the value.
+      gradient_errors: leaf name -> relative error of the candidate's gradient
+        against float64 central differences of its loss.
+      gradient_tolerance: the tolerance of that comparison.
+      matches: what gives the candidate's value where the declared cost does
+        not ("cost='binary_cross_entropy'", "sigma_2 = 'sigmoid'", ...).
+    """
+
+    got: float
+    expected: float
+    tolerance: float
+    gradient_errors: Mapping[str, float]
+    gradient_tolerance: float
+    matches: tuple[str, ...] = ()
+
+    @property
+    def value_ok(self) -> bool:
+        """Whether the candidate's loss is the declared cost's."""
+        return abs(self.got - self.expected) <= self.tolerance * max(abs(self.expected), 1e-300)
+
+    @property
+    def gradient_error(self) -> float:
+        """The worst leaf's error against central differences of the loss."""
+        return max(self.gradient_errors.values(), default=0.0)
+
+    @property
+    def gradient_ok(self) -> bool:
+        """Whether the candidate's gradient is the gradient of its own loss."""
+        return self.gradient_error <= self.gradient_tolerance
+
+    @property
+    def ok(self) -> bool:
+        """Both."""
+        return self.value_ok and self.gradient_ok
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,11 +145,28 @@ class Observation:
       mistakes: for each classic mistake of
         :data:`reference.checker.MISTAKES` that applies to this network, the
         relative error of the candidate against backprop with that mistake
-        planted; within the tolerance means it matches.
+        planted (its best variant); within the tolerance means it matches.
       tolerance: the dtype's tolerance.
       nonpointwise: the names of the network's activations that are not
         pointwise but map R^n to R^n, so that their Jacobians have entries
         off the diagonal (softmax, radial sigmoid, an activation of your own).
+      reduction: "sum" or "mean", the declared reduction over rows.
+      weight_decay: the declared lam.
+      targets: "probabilities" or "labels".
+      weight_layout: "out_in" or "in_out".
+      batch_layout: "rows" or "columns".
+      variants: for another convention than the declared one, the relative
+        error of the candidate against the gradient under it: "reduction"
+        (the other reduction), "labels" (targets read as labels off the
+        probability rows), "forward_layout" (the forward pass with every W_l
+        read in the other layout).
+      mistake_variants: mistake -> the description of its best variant, for
+        mistakes planted in several ways (e.g. "at the output layer L = 2").
+      weight_offset: c when every W_l is off by exactly c W_l (c != 0) while
+        every b_l is right, else None.
+      swapped: the layers whose pair came back as (b_l, W_l).
+      stateful: whether the candidate answered differently on the same inputs.
+      loss: the candidate's own loss on this seed, with ``loss=``.
     """
 
     leaves: tuple[LeafReport, ...]
@@ -77,6 +176,17 @@ class Observation:
     mistakes: Mapping[str, float]
     tolerance: float
     nonpointwise: tuple[str, ...] = ()
+    reduction: str = "sum"
+    weight_decay: float = 0.0
+    targets: str = "probabilities"
+    weight_layout: str = "out_in"
+    batch_layout: str = "rows"
+    variants: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    mistake_variants: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    weight_offset: float | None = None
+    swapped: tuple[int, ...] = ()
+    stateful: bool = False
+    loss: LossReport | None = None
 
     @property
     def num_layers(self) -> int:
@@ -89,7 +199,7 @@ class Observation:
 
     @property
     def wrong(self) -> tuple[LeafReport, ...]:
-        """The leaves outside the tolerance."""
+        """The leaves outside the tolerance or out of place."""
         return tuple(r for r in self.leaves if not r.ok)
 
     @property
@@ -106,10 +216,18 @@ class Observation:
         """Whether the candidate equals backprop with ``mistake`` planted."""
         return mistake in self.mistakes and self.mistakes[mistake] <= self.tolerance
 
+    def matches_variant(self, variant: str) -> bool:
+        """Whether the candidate equals the gradient under the other convention ``variant``."""
+        return variant in self.variants and self.variants[variant] <= self.tolerance
+
     def common_factor(self) -> float | None:
-        """f when every nonzero leaf is off by the same factor f (to 3 digits)."""
-        factors = [r.factor for r in self.leaves if not (r.ok and r.factor is None)]
-        if not factors or any(f is None for f in factors):
+        """f when every nonzero leaf is off by the same factor f (to 3 digits).
+
+        At least one of them must have entries enough to show a factor.
+        """
+        off = [r for r in self.leaves if not (r.ok and r.factor is None)]
+        factors = [r.factor for r in off]
+        if not factors or any(f is None for f in factors) or not any(r.shows_factor for r in off):
             return None
         first = factors[0]
         if all(math.isclose(f, first, rel_tol=1e-3) for f in factors) and not math.isclose(
@@ -124,6 +242,60 @@ def named_factors(batch_size: int) -> list[float]:
     return [-1.0, 1.0 / batch_size, float(batch_size), 2.0, 0.5, -1.0 / batch_size]
 
 
+def leaf_errors(got: Sequence[np.ndarray], expected: Sequence[np.ndarray]) -> list[float]:
+    """The relative error of each leaf; a zero leaf against the gradient's scale.
+
+    Args:
+      got: the candidate's leaves.
+      expected: the reference's leaves, same shapes.
+
+    Returns:
+      One error per leaf (see the module docstring). With an all-zero
+      expected gradient, the largest absolute entry of each leaf.
+    """
+    errors = leaf_relative_errors(list(got), list(expected))
+    scale = max((float(np.max(np.abs(e), initial=0.0)) for e in expected), default=0.0)
+    for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+        if not np.any(e):
+            largest = float(np.max(np.abs(g), initial=0.0))
+            errors[i] = largest / scale if scale > 0 else largest
+    return errors
+
+
+def worst_index(got: np.ndarray, expected: np.ndarray) -> tuple[int, ...]:
+    """The index of the largest absolute difference."""
+    difference = np.abs(got - expected)
+    return tuple(int(i) for i in np.unravel_index(np.argmax(difference), difference.shape))
+
+
+def factor_of(
+    got: np.ndarray,
+    expected: np.ndarray,
+    error: float,
+    *,
+    tolerance: float,
+    named: Sequence[float] = (),
+) -> float | None:
+    """f when ``got`` is f times ``expected`` within the tolerance (a named f first), else None.
+
+    Args:
+      got: the candidate's leaf.
+      expected: the reference's leaf.
+      error: their relative error; a leaf that is right has no factor to name.
+      tolerance: the relative tolerance of ``got = f expected``.
+      named: factors tried first, so that 1/N reads as 1/N.
+    """
+    if not np.any(expected != 0) or error <= 0:
+        return None
+    for f in named:
+        if relative_error([got], [f * expected]) <= tolerance:
+            return f
+    fit = float(np.vdot(got, expected) / np.vdot(expected, expected))
+    if fit != 0 and relative_error([got], [fit * expected]) <= tolerance:
+        return fit
+    return None
+
+
 def leaf_report(
     name: str,
     got: np.ndarray,
@@ -132,33 +304,27 @@ def leaf_report(
     *,
     tolerance: float,
     batch_size: int,
+    shape: tuple[int, ...] | None = None,
+    returned: str = "",
 ) -> LeafReport:
     """The report of one leaf whose relative error (among all leaves) is ``error``.
 
     Args:
       name: "W_l" or "b_l".
-      got: the candidate's leaf, float64.
+      got: the candidate's leaf, float64, in the notes' layout.
       expected: the reference's leaf, same shape.
       error: the leaf's relative error.
       tolerance: the dtype's tolerance.
       batch_size: N, for the factors that name a mistake.
+      shape: the shape the candidate returned it in (default: ``got``'s).
+      returned: how it came back out of place ("transposed", "swapped"), or "".
 
     Returns:
       The leaf's report: its error, worst element, factor and orientation.
     """
-    difference = np.abs(got - expected)
-    index = tuple(int(i) for i in np.unravel_index(np.argmax(difference), difference.shape))
-    factor = None
-    if np.any(expected != 0) and error > 0:
-        for f in named_factors(batch_size):
-            if relative_error([got], [f * expected]) <= tolerance:
-                factor = f
-                break
-        else:
-            fit = float(np.vdot(got, expected) / np.vdot(expected, expected))
-            if fit != 0 and relative_error([got], [fit * expected]) <= tolerance:
-                factor = fit
-    transposed = (
+    index = worst_index(got, expected)
+    factor = factor_of(got, expected, error, tolerance=tolerance, named=named_factors(batch_size))
+    transposed = returned == "transposed" or (
         name.startswith("W")
         and got.shape[0] == got.shape[1]
         and error > tolerance
@@ -168,10 +334,14 @@ def leaf_report(
         name=name,
         layer=int(name.split("_")[1]),
         error=error,
-        ok=error <= tolerance,
+        ok=error <= tolerance and not returned,
         factor=factor,
         transposed=bool(transposed),
         index=index,
         expected=float(expected[index]),
         got=float(got[index]),
+        shape=tuple(got.shape) if shape is None else tuple(shape),
+        returned=returned,
+        zero=not np.any(expected),
+        shows_factor=int(np.count_nonzero(expected)) >= 2,
     )

@@ -1,0 +1,1 @@
+"""Hand-written candidates shared by the checker's tests (tests/test_checker*.py)."""
