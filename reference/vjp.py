@@ -36,9 +36,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike, DTypeLike
 
+from reference._options import dtype_name as checked_dtype_name
+from reference._options import non_finite, seed_tuple
 from reference.checker._calls import call, describe_value
 from reference.checker.observations import factor_of, leaf_errors, worst_index
-from reference.tolerances import FINITE_DIFFERENCE_TOLERANCE, TOLERANCES, tolerance
+from reference.tolerances import FINITE_DIFFERENCE_TOLERANCE, tolerance
 
 __all__ = ["ORACLES", "InputReport", "VjpReport", "VjpSeedReport", "check_vjp", "compare_vjp"]
 
@@ -216,25 +218,6 @@ def _inputs(inputs: Any, dtype: str) -> _Inputs:
     return checked
 
 
-def _dtype(dtype: DTypeLike) -> str:
-    try:
-        name = jnp.dtype(dtype).name
-    except TypeError:
-        name = str(dtype)
-    if name not in TOLERANCES:
-        raise ValueError(f"{WHERE}: dtype must be one of {sorted(TOLERANCES)}, got {dtype!r}")
-    return name
-
-
-def _seeds(seeds: Sequence[int]) -> tuple[int, ...]:
-    seeds = tuple(seeds)
-    if not seeds or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in seeds
-    ):
-        raise ValueError(f"{WHERE}: seeds must be a non-empty sequence of integers: {seeds!r}")
-    return tuple(int(s) for s in seeds)
-
-
 def _note(what: str, seed: int, inputs: _Inputs, cotangent: Any, options: str) -> Callable[[], str]:
     def note() -> str:
         given = ", ".join(
@@ -350,11 +333,10 @@ def _gradient(value: Any, name: str, given: Any, dtype: str) -> np.ndarray:
         )
     if not np.issubdtype(array.dtype, np.floating):
         raise _BadResultError(f"the gradient of {name} has dtype {array.dtype}, expected {dtype}")
-    bad = ~np.isfinite(array)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
+    if (found := non_finite(array)) is not None:
+        count, first = found
         raise _BadResultError(
-            f"the gradient of {name} has {int(bad.sum())} non-finite entries, the first at {first}"
+            f"the gradient of {name} has {count} non-finite entries, the first at {first}"
         )
     return array.astype(np.float64)
 
@@ -472,9 +454,9 @@ def compare_vjp(
         raise ValueError(
             f"{WHERE}: oracle must be one of {', '.join(map(repr, ORACLES))}, got {oracle!r}"
         )
-    dtype_name = _dtype(dtype)
+    dtype_name = checked_dtype_name(dtype, WHERE)
     checked = _inputs(inputs, dtype_name)
-    seed_list = _seeds(seeds)
+    seed_list = seed_tuple(seeds, WHERE)
     options = f"seeds={seed_list}, dtype={dtype_name!r}, oracle={oracle!r}"
     used = oracle
     reports = []

@@ -13,13 +13,13 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike, DTypeLike
 
 import manualgrad
 from manualgrad import Activation, Cost
-from reference.tolerances import TOLERANCES, tolerance
+from reference._options import dtype_name, seed_tuple
+from reference.tolerances import tolerance
 
 __all__ = [
     "BATCH_LAYOUTS",
@@ -231,16 +231,6 @@ def _dims(dims: Sequence[int], num_activations: int) -> tuple[int, ...]:
     return dims
 
 
-def _dtype(dtype: DTypeLike) -> str:
-    try:
-        name = jnp.dtype(dtype).name
-    except TypeError:
-        name = str(dtype)
-    if name not in TOLERANCES:
-        raise ValueError(f"{WHERE}: dtype must be one of {sorted(TOLERANCES)}, got {dtype!r}")
-    return name
-
-
 def _check_output(cost: Cost, output: Activation) -> None:
     if cost.accepts_output(output):
         return
@@ -395,12 +385,8 @@ def make_spec(
         raise ValueError(f"{WHERE}: batch_size must be a positive integer, got {batch_size!r}")
     if batch_size < 1:
         raise ValueError(f"{WHERE}: batch_size must be a positive integer, got {batch_size!r}")
-    seeds = tuple(seeds)
-    if not seeds or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in seeds
-    ):
-        raise ValueError(f"{WHERE}: seeds must be a non-empty sequence of integers: {seeds!r}")
-    dtype_name = _dtype(dtype)
+    seeds = seed_tuple(seeds, WHERE)
+    dtype = dtype_name(dtype, WHERE)
     _check_output(cost, resolved[-1])
     targets = _targets(targets, cost)
     reduction = _choice("reduction", reduction, REDUCTIONS)
@@ -416,7 +402,7 @@ def make_spec(
         dims=dims,
         batch_size=int(batch_size),
         seeds=tuple(int(s) for s in seeds),
-        dtype=dtype_name,
+        dtype=dtype,
         targets=targets,
         reduction=reduction,
         weight_decay=weight_decay,

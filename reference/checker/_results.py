@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from reference._options import non_finite
 from reference.checker._arguments import Spec
 from reference.checker._cases import Leaves
 
@@ -151,11 +152,10 @@ def _array(value: Any, name: str, spec: Spec) -> np.ndarray:
             f"{name} has dtype {array.dtype}, but the check runs in {spec.dtype}: compute "
             f"the gradient in theta's dtype"
         )
-    bad = ~np.isfinite(array)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
+    if (found := non_finite(array)) is not None:
+        count, first = found
         raise MalformedError(
-            f"{name} has {int(bad.sum())} non-finite entries (NaN or inf), the first at {first}"
+            f"{name} has {count} non-finite entries (NaN or inf), the first at {first}"
         )
     return array.astype(np.float64)
 
