@@ -21,7 +21,14 @@ from reference.checker import (
     check_backprop,
     compare_backprop,
 )
-from reference.finite_differences import numerical_grad
+from reference.directional import DirectionalReport, directional_check
+from reference.finite_differences import (
+    NumericalGradient,
+    Oracle,
+    kinks_at,
+    numerical_grad,
+    numerical_leaf,
+)
 from reference.machine import describe_machine
 from reference.problems import draw_case, draw_targets
 from reference.tolerances import (
@@ -38,18 +45,24 @@ __all__ = [
     "TOLERANCES",
     "BackpropReport",
     "CandidateError",
+    "DirectionalReport",
+    "NumericalGradient",
+    "Oracle",
     "VjpReport",
     "check_backprop",
     "check_vjp",
     "compare_backprop",
     "compare_vjp",
     "describe_machine",
+    "directional_check",
     "draw_case",
     "draw_targets",
     "grad",
     "jacobian",
+    "kinks_at",
     "leaf_relative_errors",
     "numerical_grad",
+    "numerical_leaf",
     "relative_error",
     "sensitivities",
     "tolerance",

@@ -31,7 +31,7 @@ import rich.console
 import rich.progress
 
 import manualgrad
-from reference.verify import engine, matrix, report
+from reference.verify import engine, large, matrix, report
 from reference.verify.matrix import Selection
 
 __all__ = ["main", "parse_selection"]
@@ -83,6 +83,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the comparison with central differences",
     )
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help=(
+            f"also check Algorithms 2 and 5 on dims {large.DIMS}, too big for full differences, "
+            "with directional checks"
+        ),
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every number here")
     return parser
 
@@ -133,6 +141,8 @@ def parse_selection(argv: Sequence[str]) -> tuple[Selection, argparse.Namespace]
         seeds=seeds,
         finite_differences=not (quick or args.no_finite_differences),
     )
+    if args.large and not set(large.ALGORITHMS) & set(selection.algorithms):
+        raise UsageError("--large checks Algorithms 2 and 5; --algorithms selects neither")
     return selection, args
 
 
@@ -196,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print(table)
     console.print()
     console.print(report.legend(selection, eager=args.eager), style="dim")
+    large_passed, large_json = (
+        large.print_row(console, selection.algorithms) if args.large else (True, None)
+    )
     failed = [o for o in outcomes if not o.passed]
     if args.json is not None:
         summary = report.to_json(
@@ -205,8 +218,12 @@ def main(argv: list[str] | None = None) -> int:
             seconds=seconds,
             eager=args.eager,
         )
+        if large_json is not None:
+            summary["large"] = large_json
         args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         console.print(f"wrote {args.json}")
+    if not large_passed:
+        console.print("FAIL: the --large row (above) is outside the tolerance.", style="bold red")
     if failed:
         console.print(
             f"FAIL: {len(failed)} of {len(outcomes)} cells outside the tolerance "
@@ -216,8 +233,11 @@ def main(argv: list[str] | None = None) -> int:
         for line in report.failures(outcomes):
             console.print(f"  {line}")
         return 1
+    if not large_passed:
+        return 1
     console.print(
-        f"PASS: all {len(outcomes)} cells within the tolerance ({seconds:.1f} s).",
+        f"PASS: all {len(outcomes)} cells within the tolerance"
+        f"{' and the --large row' if args.large else ''} ({seconds:.1f} s).",
         style="bold green",
     )
     return 0

@@ -11,6 +11,7 @@ from rich.text import Text
 
 import manualgrad
 import reference
+from reference.finite_differences import differences_oracle
 from reference.machine import describe_machine
 from reference.verify.engine import EXECUTION, Outcome
 from reference.verify.matrix import KINKED_ACTIVATIONS, Selection
@@ -110,7 +111,7 @@ def legend(selection: Selection, *, eager: bool) -> str:
     ]
     if selection.finite_differences and "float64" in selection.dtypes:
         lines.append(
-            f"FD: float64 algorithms against reference.numerical_grad (central differences, "
+            f"FD: float64 algorithms against reference.numerical_grad ({differences_oracle()}, "
             f"tolerance {reference.FINITE_DIFFERENCE_TOLERANCE:g})"
             + (
                 f"; kink: skipped where the network has {kinked}, whose kink makes a "
