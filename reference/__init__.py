@@ -3,6 +3,7 @@
 * :func:`grad`: jax.grad of a forward pass written apart from manualgrad's.
 * :func:`sensitivities`: jax.grad of the partial loss functions.
 * :func:`jacobian`: jax.jacfwd of an activation.
+* :func:`check_activation`: an activation's hand-written Jacobian against jax.jacfwd.
 * :func:`numerical_grad`: float64 central differences, trusting no autodiff.
 * ``TOLERANCES``: the one table of tolerances per dtype.
 * :func:`check_backprop`: checks someone else's backprop against :func:`grad`.
@@ -10,6 +11,7 @@
 * :func:`describe_machine`: what a result was measured on.
 """
 
+from reference.activation_check import check_activation
 from reference.autodiff import grad, jacobian, sensitivities
 from reference.checker import check_backprop
 from reference.finite_differences import numerical_grad
@@ -26,6 +28,7 @@ from reference.tolerances import (
 __all__ = [
     "FINITE_DIFFERENCE_TOLERANCE",
     "TOLERANCES",
+    "check_activation",
     "check_backprop",
     "describe_machine",
     "draw_case",
