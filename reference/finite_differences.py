@@ -10,7 +10,6 @@ from jax.flatten_util import ravel_pytree
 from jax.typing import ArrayLike
 
 from manualgrad import Activation, Cost, Params
-from manualgrad import check_inputs
 from reference import _forward
 
 __all__ = ["numerical_grad"]
@@ -58,10 +57,7 @@ def numerical_grad(
     Returns:
       Params of float64 arrays shaped like theta.
     """
-    x = jnp.asarray(x)
-    checked = check_inputs(
-        theta, x, y, activations, cost, batch=x.ndim == 2, where="reference.numerical_grad"
-    )
+    checked = _forward.check(theta, x, y, activations, cost, "reference.numerical_grad")
     with jax.enable_x64(True):
         as64 = lambda tree: jax.tree_util.tree_map(  # noqa: E731
             lambda v: jnp.asarray(v, dtype=jnp.float64), tree
@@ -69,7 +65,7 @@ def numerical_grad(
         return _central_differences(
             as64(checked.theta),
             as64(checked.x),
-            as64(checked.y),
+            checked.y if _forward.is_label(checked.y) else as64(checked.y),
             checked.activations,
             checked.cost,
             step,
