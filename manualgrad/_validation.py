@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from manualgrad import _labels
 from manualgrad.activations import Activation, get_activation
 from manualgrad.costs import Cost, get_cost
 from manualgrad.params import Params
@@ -120,6 +121,11 @@ def check_dtypes(named: Sequence[tuple[str, jax.Array]], where: str) -> None:
 
 def check_widths(theta: Params, activations: tuple[Activation, ...], where: str) -> int:
     """Checks each W_l has as many columns as sigma_{l-1} outputs; returns m_L."""
+    for l, (W, activation) in enumerate(zip(theta.W, activations, strict=True), start=1):
+        try:
+            activation.check_width(W.shape[0], W.dtype)  # a Custom's shapes
+        except (ValueError, TypeError) as error:
+            raise type(error)(f"{where}: layer {l}: {error}") from None
     for l in range(2, len(theta.W) + 1):
         n_prev = theta.W[l - 2].shape[0]
         m_prev = activations[l - 2].output_width(n_prev)
@@ -147,17 +153,21 @@ def check_inputs(
     Args:
       theta: Params(W, b).
       x: one sample (n_0,), or a batch (N, n_0) when ``batch``.
-      y: the target, (m_L,) or (N, m_L).
+      y: the target, (m_L,) or (N, m_L); for cross-entropy also an integer
+        class index, () or (N,), and for binary cross-entropy 0/1 integers
+        (see manualgrad._labels).
       activations: sigma_1..sigma_L as names or Activation objects.
       cost: a name or Cost object.
       batch: whether x and y are batches of rows.
       where: the caller's name, which starts every message.
 
     Returns:
-      The inputs as JAX arrays, tuples and resolved objects.
+      The inputs as JAX arrays, tuples and resolved objects; class labels as
+      the rows the cost reads (one-hot for cross-entropy).
 
     Raises:
-      ValueError: a shape that does not fit, a wrong count, an unknown name.
+      ValueError: a shape that does not fit, a wrong count, an unknown name,
+        a class label out of range.
       TypeError: a non-floating or mixed dtype, a wrongly typed argument.
     """
     theta = check_params(theta, where)
@@ -173,10 +183,23 @@ def check_inputs(
         [("W_1", theta.W[0])]
         + [(f"W_{l}", w) for l, w in enumerate(theta.W[1:], start=2)]
         + [(f"b_{l}", v) for l, v in enumerate(theta.b, start=1)]
-        + [("X" if batch else "x", x), ("Y" if batch else "y", y)],
+        + [("X" if batch else "x", x)]
+        + ([] if _labels.are_labels(y) else [("Y" if batch else "y", y)]),
         where,
     )
     out_width = check_widths(theta, activations, where)
+    # Class labels become the rows the cost reads (see manualgrad._labels).
+    y = _labels.targets(
+        y,
+        cost,
+        out_width=out_width,
+        dtype=theta.W[0].dtype,
+        batch=batch,
+        num_rows=x.shape[0] if batch and x.ndim == 2 else None,
+        output=activations[-1],
+        num_layers=num_layers,
+        where=where,
+    )
     n_0 = theta.W[0].shape[1]
     if batch:
         if x.ndim != 2:

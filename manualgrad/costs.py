@@ -21,6 +21,7 @@ from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from manualgrad._interval import REALS, Interval
 from manualgrad.activations import Activation, Sigmoid, Softmax, get_activation
@@ -62,6 +63,21 @@ class Cost(abc.ABC):
     @abc.abstractmethod
     def grad(self, y_hat: jax.Array, y: jax.Array) -> jax.Array:
         """grad_{y_hat} C(-, y), shaped like y_hat."""
+
+    def near_kink(self, y_hat: jax.Array, y: jax.Array, radius: ArrayLike) -> jax.Array:
+        """Which entries of y_hat lie within ``radius`` of a point where C(-, y) is not smooth.
+
+        Args:
+          y_hat: the outputs, shape (..., n_L).
+          y: the targets, shaped like ``y_hat`` (or labels, which no
+            non-smooth cost takes).
+          radius: the distance, a scalar or an array shaped like ``y_hat``.
+
+        Returns:
+          A boolean array shaped like ``y_hat``; all False for a smooth cost.
+        """
+        del y, radius
+        return jnp.zeros(jnp.shape(y_hat), dtype=bool)
 
     def fused_grad_z(self, activation: Activation, a: jax.Array, y: jax.Array) -> jax.Array | None:
         """Jac_L^T @ grad C in closed form for this output activation, if any.
@@ -154,6 +170,10 @@ class Huber(Cost):
 
     def grad(self, y_hat: jax.Array, y: jax.Array) -> jax.Array:
         return jnp.clip(y_hat - y, -self.delta, self.delta)
+
+    def near_kink(self, y_hat: jax.Array, y: jax.Array, radius: ArrayLike) -> jax.Array:
+        # The curvature jumps from 1 to 0 where |y_hat - y| = delta.
+        return jnp.abs(jnp.abs(y_hat - y) - self.delta) <= radius
 
 
 #: Every cost by name; a name builds the cost with its defaults.

@@ -3,7 +3,8 @@
 The notes write Jac_l = d(sigma_l)_{z_l} as a full matrix. Every activation
 used in practice has a Jacobian with far more structure than that: diagonal
 for pointwise activations, diagonal minus rank one for softmax, a single row
-for global pooling. The types here store only that structure and implement
+for global pooling, a scaled identity plus a rank-one or rank-two term for
+radial sigmoid and the normalizations. The types here store only that structure and implement
 the three operations backpropagation needs:
 
 * ``jac @ v``   (J v, a column vector in, the notes' single-sample form),
@@ -30,6 +31,7 @@ __all__ = [
     "DiagonalJacobian",
     "Jacobian",
     "RowJacobian",
+    "ScaledIdentityPlusLowRank",
     "SoftmaxJacobian",
 ]
 
@@ -181,8 +183,44 @@ class RowJacobian(Jacobian):
 
 
 @_pytree
+class ScaledIdentityPlusLowRank(Jacobian):
+    """c (I + U V^T): the identity plus a correction of rank k << n, scaled by c.
+
+    The Jacobian of radial sigmoid (rank one), RMS normalization (rank one)
+    and layer normalization (rank two); see docs/equations.md. Each product
+    costs O(n k), and no n x n matrix is built but by ``dense()``. The scale
+    multiplies last, so a product that is exactly zero (layer norm of width
+    1, where v - v = 0) comes out exactly zero, whatever c is.
+
+    Attributes:
+      scale: c, a scalar (shape ()).
+      U: shape (n, k).
+      V: shape (n, k).
+    """
+
+    scale: jax.Array
+    U: jax.Array
+    V: jax.Array
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        n, _ = self.U.shape
+        return (n, n)
+
+    def matvec(self, v: jax.Array) -> jax.Array:
+        return self.scale * (v + self.U @ (v @ self.V))  # c (v + U (V^T v))
+
+    def rmatvec(self, v: jax.Array) -> jax.Array:
+        return self.scale * (v + self.V @ (v @ self.U))  # c (v + V (U^T v)) = (v^T J)^T
+
+    def dense(self) -> jax.Array:
+        (n, _) = self.U.shape
+        return self.scale * (jnp.eye(n, dtype=self.U.dtype) + self.U @ self.V.T)
+
+
+@_pytree
 class DenseJacobian(Jacobian):
-    """A Jacobian with no structure worth keeping (radial sigmoid).
+    """A Jacobian with no structure worth keeping (a Custom activation's by jax.jacfwd).
 
     Attributes:
       matrix: the (m, n) matrix.

@@ -3,6 +3,7 @@
 * :func:`grad`: jax.grad of a forward pass written apart from manualgrad's.
 * :func:`sensitivities`: jax.grad of the partial loss functions.
 * :func:`jacobian`: jax.jacfwd of an activation.
+* :func:`check_activation`: an activation's hand-written Jacobian against jax.jacfwd.
 * :func:`numerical_grad`: float64 central differences, trusting no autodiff.
 * ``TOLERANCES``: the one table of tolerances per dtype.
 * :func:`check_backprop` / :func:`compare_backprop`: checks someone else's
@@ -14,6 +15,7 @@
 * :func:`describe_machine`: what a result was measured on.
 """
 
+from reference.activation_check import check_activation
 from reference.autodiff import grad, jacobian, sensitivities
 from reference.checker import (
     BackpropReport,
@@ -49,6 +51,7 @@ __all__ = [
     "NumericalGradient",
     "Oracle",
     "VjpReport",
+    "check_activation",
     "check_backprop",
     "check_vjp",
     "compare_backprop",

@@ -10,6 +10,11 @@ not known by name (a user's own) is called as given.
 Softmax with cross-entropy and sigmoid with binary cross-entropy are
 evaluated in the log domain (``log_softmax``, ``log_sigmoid``), the stable
 formulation whose jax.grad is finite for logits of any size.
+
+Integer labels are read as given, not as manualgrad's one-hot rows: a class
+index y picks -log y_hat[y] out of the output, and 0/1 binary targets enter
+the binary cross-entropy as numbers. :func:`check` validates the inputs
+with manualgrad's checks and keeps the labels.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 import manualgrad
-from manualgrad import Activation, Cost, Params
+from manualgrad import Activation, CheckedInputs, Cost, Params, check_inputs
 
 
 def _radial_sigmoid(z: jax.Array) -> jax.Array:
@@ -28,6 +33,14 @@ def _radial_sigmoid(z: jax.Array) -> jax.Array:
     nonzero = squared > 0
     r = jnp.sqrt(jnp.where(nonzero, squared, 1.0))
     return jnp.where(nonzero, z / r / (1 + jnp.exp(-r)), 0.0)
+
+
+def _layer_norm(z: jax.Array, eps: float) -> jax.Array:
+    return (z - jnp.mean(z)) / jnp.sqrt(jnp.var(z) + eps)  # var: the population variance
+
+
+def _rms_norm(z: jax.Array, eps: float) -> jax.Array:
+    return z / jnp.sqrt(jnp.mean(z**2) + eps)
 
 
 def activation_fn(activation: str | Activation) -> Callable[[jax.Array], jax.Array]:
@@ -49,10 +62,32 @@ def activation_fn(activation: str | Activation) -> Callable[[jax.Array], jax.Arr
         "softplus": jax.nn.softplus,
         "silu": jax.nn.silu,
         "gelu": lambda z: jax.nn.gelu(z, approximate=getattr(act, "approximate", True)),
+        "layer_norm": lambda z: _layer_norm(z, getattr(act, "eps", 1e-5)),
+        "rms_norm": lambda z: _rms_norm(z, getattr(act, "eps", 1e-6)),
     }
     if type(act) is manualgrad.ACTIVATIONS.get(act.name):
         return table[act.name]
     return act
+
+
+def is_label(y: jax.Array) -> bool:
+    """Whether y holds integer labels (a class index, or 0/1 binary targets)."""
+    return jnp.issubdtype(jnp.result_type(y), jnp.integer)
+
+
+def check(
+    theta: Params,
+    x: jax.Array,
+    y: jax.Array,
+    activations: tuple[str | Activation, ...],
+    cost: str | Cost,
+    where: str,
+) -> CheckedInputs:
+    """manualgrad's input checks; integer labels are kept as given for the loss here."""
+    x = jnp.asarray(x)
+    checked = check_inputs(theta, x, y, activations, cost, batch=x.ndim == 2, where=where)
+    y = jnp.asarray(y)
+    return checked._replace(y=y) if is_label(y) else checked
 
 
 def cost_fn(cost: str | Cost) -> Callable[[jax.Array, jax.Array], jax.Array]:
@@ -66,12 +101,19 @@ def cost_fn(cost: str | Cost) -> Callable[[jax.Array, jax.Array], jax.Array]:
             jnp.where(jnp.abs(r) <= delta, 0.5 * r**2, delta * jnp.abs(r) - 0.5 * delta**2)
         )
 
+    def cross_entropy(y_hat: jax.Array, y: jax.Array) -> jax.Array:
+        if is_label(y):
+            return -jnp.log(y_hat[y])  # the class index picks its probability
+        return -jnp.sum(y * jnp.log(y_hat))
+
+    def binary_cross_entropy(y_hat: jax.Array, y: jax.Array) -> jax.Array:
+        y = jnp.asarray(y, y_hat.dtype)  # 0/1 labels as numbers
+        return -jnp.sum(y * jnp.log(y_hat) + (1 - y) * jnp.log(1 - y_hat))
+
     table: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
         "mse": lambda y_hat, y: 0.5 * jnp.sum((y - y_hat) ** 2),
-        "cross_entropy": lambda y_hat, y: -jnp.sum(y * jnp.log(y_hat)),
-        "binary_cross_entropy": lambda y_hat, y: (
-            -jnp.sum(y * jnp.log(y_hat) + (1 - y) * jnp.log(1 - y_hat))
-        ),
+        "cross_entropy": cross_entropy,
+        "binary_cross_entropy": binary_cross_entropy,
         "huber": huber,
     }
     if type(c) is manualgrad.COSTS.get(c.name):
@@ -86,8 +128,11 @@ def output_loss(activation: Activation, cost: Cost, z_L: jax.Array, y: jax.Array
     )
     cost_name = cost.name if type(cost) is manualgrad.COSTS.get(cost.name) else None
     if (act_name, cost_name) == ("softmax", "cross_entropy"):
+        if is_label(y):
+            return -jax.nn.log_softmax(z_L)[y]
         return -jnp.sum(y * jax.nn.log_softmax(z_L))
     if (act_name, cost_name) == ("sigmoid", "binary_cross_entropy"):
+        y = jnp.asarray(y, z_L.dtype)  # 0/1 labels as numbers
         return -jnp.sum(y * jax.nn.log_sigmoid(z_L) + (1 - y) * jax.nn.log_sigmoid(-z_L))
     return cost_fn(cost)(activation_fn(activation)(z_L), y)
 

@@ -9,15 +9,12 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 import manualgrad
-from manualgrad import Activation, Cost, Params, Sensitivities, check_inputs
+from manualgrad import Activation, Cost, Params, Sensitivities
 from reference import _forward
 
 __all__ = ["grad", "jacobian", "sensitivities"]
 
-
-def _check(theta, x, y, activations, cost, where):
-    x = jnp.asarray(x)
-    return check_inputs(theta, x, y, activations, cost, batch=x.ndim == 2, where=where)
+_check = _forward.check
 
 
 @functools.partial(jax.jit, static_argnames=("activations", "cost"))
@@ -38,7 +35,8 @@ def grad(
       theta: Params(W, b).
       x: one sample (n_0,) or a batch (N, n_0); a batch's loss is the
         extended cost, summed over rows.
-      y: the target, (m_L,) or (N, m_L).
+      y: the target, (m_L,) or (N, m_L); for cross-entropy also an integer
+        class index, () or (N,), and for binary cross-entropy 0/1 integers.
       activations: sigma_1..sigma_L, names or manualgrad activations.
       cost: a name or manualgrad cost.
 

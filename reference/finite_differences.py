@@ -331,24 +331,23 @@ def site_flags(
     return flags
 
 
-def cost_flags(cost: Cost, residual: jax.Array, moved: jax.Array) -> jax.Array:
-    """Which residuals y_hat - y lie within reach of a kink of the cost.
+def cost_flags(cost: Cost, Y: jax.Array, output: jax.Array, moved: jax.Array) -> jax.Array:
+    """Which outputs lie within reach of a kink of the cost (``cost.near_kink``).
 
     Huber's curvature jumps where |y_hat - y| = delta; the other costs are
     smooth where they are defined.
 
     Args:
       cost: the cost.
-      residual: A_L - Y at the point, (N, m_L).
-      moved: A_L - Y at the perturbed points, (P, N, m_L).
+      Y: the targets.
+      output: A_L at the point, (N, m_L).
+      moved: A_L at the perturbed points, (P, N, m_L).
 
     Returns:
       An (N, m_L) boolean array.
     """
-    if not isinstance(cost, manualgrad.Huber):
-        return jnp.zeros(residual.shape, dtype=bool)
-    radius = KINK_MARGIN * jnp.max(jnp.abs(moved - residual[None]), axis=0)
-    return (jnp.abs(jnp.abs(residual) - cost.delta) <= radius) & (radius > 0)
+    radius = KINK_MARGIN * jnp.max(jnp.abs(moved - output[None]), axis=0)
+    return cost.near_kink(output, Y, radius) & (radius > 0)
 
 
 def any_kink(
@@ -371,7 +370,7 @@ def any_kink(
       (any site or residual within reach, the per-layer site flags).
     """
     sites = site_flags(activations, base[0], moved[0])
-    residuals = cost_flags(cost, base[1] - Y, moved[1] - Y[None])
+    residuals = cost_flags(cost, Y, base[1], moved[1])
     return jnp.any(residuals) | jnp.any(jnp.stack([jnp.any(f) for f in sites])), sites
 
 
@@ -440,12 +439,13 @@ def _checked64(
     cost: str | Cost,
     where: str,
 ) -> tuple[Params, jax.Array, jax.Array, Any]:
-    x = jnp.asarray(x)
-    checked = check_inputs(theta, x, y, activations, cost, batch=x.ndim == 2, where=where)
+    checked = _forward.check(theta, x, y, activations, cost, where)
     as64 = lambda tree: jax.tree_util.tree_map(  # noqa: E731
         lambda v: jnp.asarray(v, dtype=jnp.float64), tree
     )
-    return as64(checked.theta), as64(checked.x), as64(checked.y), checked
+    # Integer labels stay integers: the reference loss reads -log y_hat[y] by index.
+    y64 = checked.y if _forward.is_label(checked.y) else as64(checked.y)
+    return as64(checked.theta), as64(checked.x), y64, checked
 
 
 def _check_batch_size(batch_size: int, where: str) -> None:

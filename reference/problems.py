@@ -20,7 +20,10 @@ from jax.typing import DTypeLike
 import manualgrad
 from manualgrad import Activation, Cost, Params
 
-__all__ = ["draw_case", "draw_targets"]
+__all__ = ["TARGETS", "as_labels", "draw_case", "draw_targets"]
+
+#: How targets are given: probability (or real) rows, or integer labels.
+TARGETS = ("probabilities", "labels")
 
 
 def draw_targets(
@@ -51,6 +54,32 @@ def draw_targets(
     return jax.random.normal(key, shape, dtype)
 
 
+def as_labels(Y: jax.Array, cost: str | Cost) -> jax.Array:
+    """The integer labels that drawn targets stand for.
+
+    Args:
+      Y: targets drawn by :func:`draw_targets`, (N, m_L) or (m_L,).
+      cost: "cross_entropy" (labels: the class of each row's largest
+        probability, shape (N,) or ()) or "binary_cross_entropy" (labels:
+        Y >= 1/2 as 0/1, shaped like Y).
+
+    Returns:
+      int32 labels.
+
+    Raises:
+      ValueError: a cost for which labels mean nothing.
+    """
+    name = manualgrad.get_cost(cost).name
+    if name == "cross_entropy":
+        return jnp.argmax(Y, axis=-1).astype(jnp.int32)
+    if name == "binary_cross_entropy":
+        return (Y >= 0.5).astype(jnp.int32)
+    raise ValueError(
+        f"labels are class indices for cross_entropy or 0/1 targets for "
+        f"binary_cross_entropy; cost {name} has none"
+    )
+
+
 def draw_case(
     seed: int,
     *,
@@ -59,6 +88,7 @@ def draw_case(
     dims: Sequence[int],
     batch_size: int = 8,
     dtype: DTypeLike = "float64",
+    targets: str = "probabilities",
 ) -> tuple[Params, jax.Array, jax.Array]:
     """The (theta, X, Y) of ``seed``: the recipe in this module's docstring.
 
@@ -72,11 +102,18 @@ def draw_case(
       dims: (n_0, ..., n_L).
       batch_size: N, the rows of X and Y.
       dtype: the floating dtype of theta, X and Y.
+      targets: "probabilities" (Y as :func:`draw_targets` draws it) or
+        "labels" (the same Y as :func:`as_labels` reads it: class indices of
+        shape (batch_size,) for cross-entropy, 0/1 integers for binary
+        cross-entropy).
 
     Returns:
-      (theta, X of shape (batch_size, n_0), Y of shape (batch_size, m_L)).
+      (theta, X of shape (batch_size, n_0), Y of shape (batch_size, m_L), or
+      (batch_size,) for class labels).
     """
-    return _draw(
+    if targets not in TARGETS:
+        raise ValueError(f"draw_case: targets must be one of {TARGETS}, got {targets!r}")
+    theta, X, Y = _draw(
         seed,
         activations=tuple(manualgrad.get_activation(a) for a in activations),
         cost=manualgrad.get_cost(cost),
@@ -84,6 +121,7 @@ def draw_case(
         batch_size=int(batch_size),
         dtype=jnp.dtype(dtype).name,
     )
+    return (theta, X, as_labels(Y, cost)) if targets == "labels" else (theta, X, Y)
 
 
 # Op by op, not one jit per network: each random draw compiles once per

@@ -5,7 +5,9 @@ and a cost. ``CASES`` covers every activation in hidden and in output
 position, every cost with each output activation it is defined for, and
 the awkward shapes (L = 1, width 1, non-square, deep mixed, pooling last).
 ``make_inputs`` draws theta, a batch and targets for a case and a dtype,
-always the same for the same arguments.
+always the same for the same arguments. A case with ``targets="labels"``
+gets integer labels: class indices (N,) for cross-entropy, 0/1 for binary
+cross-entropy.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 import manualgrad
 import reference
+from tests._custom import CUSTOM_ACTIVATIONS, LOGSUMEXP_POOL, SCALED_TANH, SOFT_NORMALIZE
 
 DTYPES = ("float32", "float64")
 BATCH_SIZE = 3
@@ -33,6 +36,7 @@ class Case:
     dims: tuple[int, ...]
     activations: tuple[str | manualgrad.Activation, ...]
     cost: str | manualgrad.Cost = "mse"
+    targets: str = "probabilities"  # or "labels": integer class indices, 0/1 binary targets
 
     @property
     def out_width(self) -> int:
@@ -66,6 +70,48 @@ def _build_cases() -> list[Case]:
             continue  # Every output-* case above already uses mse.
         for output in outputs:
             cases.append(Case(f"{cost}-{output}", (4, 6, 3), ("sigmoid", output), cost))
+    for custom in CUSTOM_ACTIVATIONS:
+        cases.append(Case(f"custom-{custom.name}", (3, 5, 4), (custom, custom)))
+    cases += [
+        Case(
+            "labels-cross_entropy-softmax",
+            (4, 6, 3),
+            ("tanh", "softmax"),
+            "cross_entropy",
+            targets="labels",
+        ),
+        Case(
+            "labels-cross_entropy-sigmoid",
+            (4, 6, 3),
+            ("relu", "sigmoid"),
+            "cross_entropy",
+            targets="labels",
+        ),
+        Case(
+            "labels-binary_cross_entropy-sigmoid",
+            (4, 6, 3),
+            ("elu", "sigmoid"),
+            "binary_cross_entropy",
+            targets="labels",
+        ),
+        Case(
+            "labels-norms",
+            (4, 6, 5, 3),
+            ("layer_norm", "rms_norm", "softmax"),
+            "cross_entropy",
+            targets="labels",
+        ),
+        Case(
+            "norm-parameters",
+            (3, 5, 5, 2),
+            (manualgrad.LayerNorm(eps=0.1), manualgrad.RMSNorm(eps=0.01), "identity"),
+        ),
+        Case(
+            "custom-mixed",
+            (3, 6, 5, 5, 4),
+            (SOFT_NORMALIZE, "layer_norm", LOGSUMEXP_POOL, SCALED_TANH),
+        ),
+    ]
     cases += [
         Case("one-layer", (4, 3), ("sigmoid",)),
         Case("one-layer-softmax-ce", (5, 4), ("softmax",), "cross_entropy"),
@@ -101,7 +147,7 @@ CASES_BY_NAME: dict[str, Case] = {case.name: case for case in CASES}
 def make_inputs(
     case: Case, dtype: str, *, seed: int = 0, batch_size: int = BATCH_SIZE
 ) -> tuple[manualgrad.Params, jax.Array, jax.Array]:
-    """theta, X (N, n_0) and Y (N, m_L) for a case: reference.draw_case, the one recipe."""
+    """theta, X (N, n_0) and Y for a case: reference.draw_case, the one recipe."""
     return reference.draw_case(
         seed,
         activations=case.activations,
@@ -109,6 +155,7 @@ def make_inputs(
         dims=case.dims,
         batch_size=batch_size,
         dtype=dtype,
+        targets=case.targets,
     )
 
 

@@ -68,7 +68,14 @@ def test_gradients_have_the_shapes_and_dtype_of_theta(case):
         chex.assert_trees_all_equal_shapes_and_dtypes(grads, theta)
 
 
-OUTER_CASES = ("deep-mixed", "pool-hidden-and-last", "parameters", "one-layer")
+OUTER_CASES = (
+    "deep-mixed",
+    "pool-hidden-and-last",
+    "parameters",
+    "one-layer",
+    "labels-norms",
+    "custom-mixed",
+)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -137,7 +144,17 @@ def test_algorithm_accepts_numpy_inputs_and_leaves_them_unchanged(number):
         np.testing.assert_array_equal(old, new)
 
 
-SMOOTH_CASES = ("cross_entropy-softmax", "binary_cross_entropy-sigmoid", "radial_sigmoid", "gelu")
+SMOOTH_CASES = (
+    "cross_entropy-softmax",
+    "binary_cross_entropy-sigmoid",
+    "radial_sigmoid",
+    "gelu",
+    "layer_norm",
+    "rms_norm",
+    "labels-norms",
+    "custom-mixed",
+    "custom-tanh_cumsum",
+)
 
 
 @pytest.mark.parametrize("case_name", SMOOTH_CASES)

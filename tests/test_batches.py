@@ -10,11 +10,17 @@ import manualgrad
 from tests._cases import CASES, DTYPES, assert_grads_close, make_inputs
 
 PAIRS = [(2, 1), (5, 4), (5, 3)]  # (batch algorithm, single-sample algorithm)
-CASE_SUBSET = [
-    c
-    for c in CASES
-    if c.name in ("deep-mixed", "pool-hidden-and-last", "softmax", "parameters", "width-one")
-]
+SUBSET = (
+    "deep-mixed",
+    "pool-hidden-and-last",
+    "softmax",
+    "parameters",
+    "width-one",
+    "labels-norms",
+    "norm-parameters",
+    "custom-mixed",
+)
+CASE_SUBSET = [c for c in CASES if c.name in SUBSET]
 
 
 @pytest.mark.parametrize("mode", manualgrad.JACOBIAN_MODES)

@@ -64,7 +64,15 @@ def test_derivative_bound_is_the_sup_of_the_derivative(activation):
     assert bound <= sup * (1 + 1e-6)
 
 
-@pytest.mark.parametrize("activation", [*BOUNDED_POINTWISE, "softmax"])
+#: Non-pointwise activations with a finite bound; eps chosen so that sigma r is near 1.
+BOUNDED_STRUCTURED = [
+    "softmax",
+    manualgrad.LayerNorm(eps=0.5),
+    manualgrad.RMSNorm(eps=2.0),
+]
+
+
+@pytest.mark.parametrize("activation", [*BOUNDED_POINTWISE, *BOUNDED_STRUCTURED], ids=str)
 def test_theorem_16_bound_holds_on_random_networks(activation):
     activations = (activation,) * 4
     r = manualgrad.get_activation(activation).derivative_bound
@@ -221,6 +229,12 @@ def test_diagnose_command_prints_the_table_and_writes_a_png(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "||delta^-(l)||" in out and "bound" in out and "r = 0.25" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_diagnose_command_takes_a_normalization(capsys):
+    argv = ["--activation", "rms_norm", "--depth", "3", "--width", "4", "--png", ""]
+    assert main(argv) == 0
+    assert f"r = {manualgrad.RMSNorm().derivative_bound:g}," in capsys.readouterr().out
 
 
 def test_diagnose_command_says_when_the_bound_is_infinite(tmp_path, capsys, monkeypatch):

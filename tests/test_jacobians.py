@@ -11,12 +11,16 @@ import pytest
 import manualgrad
 import reference
 from tests._cases import DTYPES
+from tests._custom import CUSTOM_ACTIVATIONS
 
-ACTIVATIONS = [manualgrad.get_activation(name) for name in manualgrad.ACTIVATIONS] + [
+BUILT_IN = [manualgrad.get_activation(name) for name in manualgrad.ACTIVATIONS] + [
     manualgrad.LeakyReLU(negative_slope=0.3),
     manualgrad.ELU(alpha=2.0),
     manualgrad.GELU(approximate=False),
+    manualgrad.LayerNorm(eps=0.5),
+    manualgrad.RMSNorm(eps=0.1),
 ]
+ACTIVATIONS = BUILT_IN + list(CUSTOM_ACTIVATIONS)
 IDS = [repr(a) for a in ACTIVATIONS]
 WIDTH = 6
 
@@ -79,19 +83,31 @@ def test_output_form_is_offered_where_the_mathematics_allows():
     offered = {a.name for a in ACTIVATIONS if a.has_output_jacobian}
     assert offered >= OUTPUT_FORM
     # hard_tanh: a = 1 comes from every z >= 1; pooling and radial sigmoid
-    # lose the point; silu and gelu are not injective.
-    assert not offered & {"hard_tanh", "max_pool", "avg_pool", "radial_sigmoid", "silu", "gelu"}
+    # lose the point; silu and gelu are not injective; the norms' output
+    # gives their scale only through 1 - mean(a^2) (docs/ERRATA.md).
+    assert not offered & {
+        "hard_tanh",
+        "max_pool",
+        "avg_pool",
+        "radial_sigmoid",
+        "silu",
+        "gelu",
+        "layer_norm",
+        "rms_norm",
+    }
 
 
 STRUCTURE = {
     "softmax": manualgrad.SoftmaxJacobian,
     "max_pool": manualgrad.RowJacobian,
     "avg_pool": manualgrad.RowJacobian,
-    "radial_sigmoid": manualgrad.DenseJacobian,
+    "radial_sigmoid": manualgrad.ScaledIdentityPlusLowRank,
+    "layer_norm": manualgrad.ScaledIdentityPlusLowRank,
+    "rms_norm": manualgrad.ScaledIdentityPlusLowRank,
 }
 
 
-@pytest.mark.parametrize("activation", ACTIVATIONS, ids=IDS)
+@pytest.mark.parametrize("activation", BUILT_IN, ids=[repr(a) for a in BUILT_IN])
 def test_jacobian_has_the_structure_of_its_activation(activation):
     expected = STRUCTURE.get(activation.name, manualgrad.DiagonalJacobian)
     assert type(activation.jacobian(point("float32"))) is expected
@@ -155,15 +171,21 @@ def _intermediate_shapes(fn, *args) -> str:
     return str(jax.make_jaxpr(fn)(*args))
 
 
+UNMATERIALIZED = {
+    "pointwise-softmax": (("relu", "softmax"), (3, 7, 5)),
+    "norms-radial_sigmoid": (("layer_norm", "rms_norm", "radial_sigmoid"), (3, 7, 5, 6)),
+}
+
+
+@pytest.mark.parametrize("network", list(UNMATERIALIZED))
 @pytest.mark.parametrize("number", list(manualgrad.ALGORITHMS))
-def test_structured_mode_builds_no_square_jacobian_for_pointwise_or_softmax(number):
-    # Widths 7 and 5 appear nowhere else, so a [7,7] or [5,5] array in the
-    # program can only be a materialized Jacobian.
-    acts = ("relu", "softmax")
-    dims = (3, 7, 5)
+def test_structured_mode_builds_no_square_jacobian(number, network):
+    # The hidden widths appear nowhere else, so a [7,7], [5,5] or [6,6] array
+    # in the program can only be a materialized Jacobian.
+    acts, dims = UNMATERIALIZED[network]
     theta = manualgrad.init_params(jax.random.PRNGKey(0), dims, dtype="float32")
     X = jnp.ones((2, 3), "float32")
-    Y = jnp.full((2, 5), 0.2, "float32")
+    Y = jnp.full((2, dims[-1]), 0.2, "float32")
     algorithm = manualgrad.ALGORITHMS[number]
     x, y = (X, Y) if algorithm.batch else (X[0], Y[0])
 
@@ -173,6 +195,6 @@ def test_structured_mode_builds_no_square_jacobian_for_pointwise_or_softmax(numb
         )
 
     structured, dense = run("structured"), run("dense")
-    for n in (7, 5):
+    for n in dims[1:]:
         assert f"{n},{n}]" not in structured
         assert f"{n},{n}]" in dense

@@ -19,6 +19,7 @@ CASES = [
         ((2, 3, 3, 2), ("radial_sigmoid", "arctan", "identity"), "huber", jnp.float32),
         ((3, 4, 1), ("elu", "max_pool"), "mse", jnp.float64),
         ((3, 5, 1, 2), ("softplus", "avg_pool", "sigmoid"), "binary_cross_entropy", jnp.float64),
+        ((3, 4, 4, 3), ("layer_norm", "rms_norm", "softmax"), "cross_entropy", jnp.float64),
     ]
 ]
 

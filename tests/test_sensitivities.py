@@ -10,7 +10,16 @@ import manualgrad
 import reference
 from tests._cases import CASES_BY_NAME, DTYPES, assert_grads_close, make_inputs
 
-CASE_NAMES = ("deep-mixed", "pool-hidden-and-last", "one-layer", "binary_cross_entropy-sigmoid")
+CASE_NAMES = (
+    "deep-mixed",
+    "pool-hidden-and-last",
+    "one-layer",
+    "binary_cross_entropy-sigmoid",
+    "labels-norms",
+    "labels-binary_cross_entropy-sigmoid",
+    "custom-mixed",
+    "custom-tanh_cumsum",
+)
 
 
 def inputs(number: int, case_name: str, dtype: str):

@@ -203,7 +203,7 @@ def test_the_manualgrad_command_dispatches_verify(capsys):
 
 def test_default_is_the_full_matrix_and_quick_narrows_it():
     full, _ = verify.parse_selection([])
-    assert full.num_cells == 5 * 15 * 4 * 2 * 2
+    assert full.num_cells == 5 * 17 * 4 * 2 * 2
     assert (full.dtypes, full.modes, full.seeds, full.finite_differences) == (
         ("float32", "float64"),
         ("structured", "dense"),
@@ -267,3 +267,15 @@ def test_eager_runs_op_by_op_and_says_so(capsys, monkeypatch, tmp_path):
     assert seen and not any(issubclass(kind, jax.core.Tracer) for kind in seen)
     assert json.loads(path.read_text())["execution"].startswith("eager")
     assert "jax.disable_jit()" in out
+
+
+def test_the_normalizations_are_in_the_matrix_and_pass(capsys):
+    code, out, _ = _run(
+        capsys,
+        "--quick",
+        "--algorithms", "3,5",
+        "--activations", "layer_norm,rms_norm",
+        "--costs", "mse,cross_entropy",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "PASS: all 8 cells within the tolerance" in out
