@@ -102,3 +102,15 @@ def test_intervals_contain_as_sets_do():
     assert closed.contains(unit) and not unit.contains(closed)
     assert manualgrad.REALS.contains(closed) and not closed.contains(manualgrad.REALS)
     assert str(closed) == "[0, 1]" and str(unit) == "(0, 1)"
+
+
+def test_huber_is_near_a_kink_exactly_where_its_residual_is_near_delta():
+    huber = manualgrad.Huber(delta=0.5)
+    y = jnp.zeros(4)
+    y_hat = jnp.asarray([0.5 + 1e-7, -0.5 - 1e-7, 0.2, 3.0])
+    np.testing.assert_array_equal(huber.near_kink(y_hat, y, 1e-6), [True, True, False, False])
+    # The curvature really jumps there: h'' is 1 inside and 0 outside |r| < delta.
+    h2 = jax.vmap(jax.grad(jax.grad(lambda r: huber(jnp.reshape(r, (1,)), jnp.zeros(1)))))
+    np.testing.assert_array_equal(h2(jnp.asarray([0.49, 0.51])), [1.0, 0.0])
+    for cost in (manualgrad.MeanSquaredError(), manualgrad.CrossEntropy()):
+        assert not np.any(cost.near_kink(y_hat, y, 1.0))

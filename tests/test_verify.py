@@ -279,3 +279,73 @@ def test_the_normalizations_are_in_the_matrix_and_pass(capsys):
     )  # fmt: skip
     assert code == 0, out
     assert "PASS: all 8 cells within the tolerance" in out
+
+
+_CUSTOM_ACTIVATIONS = """
+import jax.numpy as jnp
+
+import manualgrad
+
+
+def _swish(z):
+    return z / (1 + jnp.exp(-z))
+
+
+def _swish_jacobian(z):
+    s = 1 / (1 + jnp.exp(-z))
+    return manualgrad.DiagonalJacobian(s + z * s * (1 - s))
+
+
+def _sigmoid_only(z):  # forgets the z s (1 - s) term of the product rule
+    return manualgrad.DiagonalJacobian(1 / (1 + jnp.exp(-z)))
+
+
+swish = manualgrad.Custom("swish", _swish, jacobian=_swish_jacobian)
+wrong_swish = manualgrad.Custom("wrong_swish", _swish, jacobian=_sigmoid_only)
+not_an_activation = 3
+"""
+
+
+@pytest.fixture
+def custom_file(tmp_path):
+    path = tmp_path / "my_activations.py"
+    path.write_text(_CUSTOM_ACTIVATIONS, encoding="utf-8")
+    return path
+
+
+def test_a_custom_activation_from_a_file_is_verified_beside_the_registered_ones(
+    capsys, custom_file
+):
+    code, out, _ = _run(
+        capsys, "--quick", "--algorithms", "2,4", "--activations", f"relu,{custom_file}:swish",
+        "--costs", "mse",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "PASS: all 4 cells within the tolerance" in out
+    assert any(line.startswith("swish") for line in out.splitlines())
+
+
+def test_a_wrong_custom_jacobian_fails_and_check_activation_names_the_entry(capsys, custom_file):
+    code, out, _ = _run(
+        capsys, "--quick", "--algorithms", "2", "--activations", f"{custom_file}:wrong_swish",
+        "--costs", "mse",
+    )  # fmt: skip
+    assert code == 1
+    assert "wrong_swish" in out and "the Jacobian differs from jax.jacfwd at entry" in out
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("{file}:nothing", "defines no 'nothing'"),
+        ("{file}:not_an_activation", "a int, not a manualgrad activation"),
+        ("missing_file.py:swish", "no file missing_file.py"),
+        ("no_such_package_xyz:swish", "no module 'no_such_package_xyz'"),
+    ],
+)
+def test_a_custom_activation_that_cannot_be_loaded_is_a_usage_error(
+    capsys, custom_file, entry, message
+):
+    code, _, err = _run(capsys, "--quick", "--activations", entry.format(file=custom_file))
+    assert code == 2
+    assert message in err

@@ -27,10 +27,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import jax
 import rich.console
 import rich.progress
 
 import manualgrad
+import reference
+from manualgrad import Activation
+from reference._command_line import Parser, UsageError, attribute, load_module, split_target
 from reference.verify import engine, large, matrix, report
 from reference.verify.matrix import Selection
 
@@ -39,17 +43,8 @@ __all__ = ["main", "parse_selection"]
 DTYPES = ("float32", "float64")
 
 
-class UsageError(Exception):
-    """A bad command line; main() prints it and exits with status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="manualgrad verify",
         description=(
             "Check Algorithms 1-5 against jax.grad (and float64 central differences) "
@@ -57,7 +52,13 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--algorithms", help="comma-separated algorithm numbers, e.g. 2,5")
-    parser.add_argument("--activations", help="comma-separated activation names")
+    parser.add_argument(
+        "--activations",
+        help=(
+            "comma-separated activation names; your own activation (a manualgrad.Custom) "
+            "as FILE.py:NAME or module:NAME"
+        ),
+    )
     parser.add_argument("--costs", help="comma-separated cost names")
     parser.add_argument("--dtype", "--dtypes", dest="dtypes", help="float32, float64 or both")
     parser.add_argument("--modes", help="Jacobian modes: structured, dense or both")
@@ -107,6 +108,33 @@ def _names(value: str | None, valid: Sequence[str], what: str) -> tuple[str, ...
     return tuple(dict.fromkeys(names))
 
 
+def _activations(value: str | None) -> tuple[tuple[str, ...] | None, tuple[Activation, ...]]:
+    """The activation names asked for, and the user's own activations among them.
+
+    A registered name stands for itself; FILE.py:NAME or module:NAME loads a
+    manualgrad activation object (e.g. a ``manualgrad.Custom``), which is then
+    called by its own name.
+    """
+    if value is None:
+        return None, ()
+    names, custom = [], []
+    for entry in (v.strip() for v in value.split(",") if v.strip()):
+        if ":" not in entry:
+            names.append(entry)
+            continue
+        where, attr = split_target(entry, example="my_activations.py:swish")
+        activation = attribute(load_module(where), attr, where)
+        if not isinstance(activation, Activation):
+            raise UsageError(
+                f"{entry}: a {type(activation).__name__}, not a manualgrad activation "
+                "(e.g. manualgrad.Custom(name, fn, jacobian=...))"
+            )
+        names.append(activation.name)
+        custom.append(activation)
+    valid = [*manualgrad.ACTIVATIONS, *(a.name for a in custom)]
+    return _names(",".join(names), valid, "activation"), tuple(custom)
+
+
 def _algorithms(value: str | None) -> tuple[int, ...] | None:
     valid = [str(k) for k in sorted(manualgrad.ALGORITHMS)]
     names = _names(value, valid, "algorithm")
@@ -126,12 +154,10 @@ def parse_selection(argv: Sequence[str]) -> tuple[Selection, argparse.Namespace]
         raise UsageError("--seeds must be at least 1")
     if args.json is not None and not args.json.parent.is_dir():
         raise UsageError(f"--json {args.json}: no directory {args.json.parent}")
+    activations, custom = _activations(args.activations)
     selection = Selection(
         algorithms=_algorithms(args.algorithms) or tuple(sorted(manualgrad.ALGORITHMS)),
-        activations=(
-            _names(args.activations, list(manualgrad.ACTIVATIONS), "activation")
-            or tuple(manualgrad.ACTIVATIONS)
-        ),
+        activations=activations or tuple(manualgrad.ACTIVATIONS),
         costs=_names(args.costs, list(manualgrad.COSTS), "cost") or tuple(manualgrad.COSTS),
         dtypes=_names(args.dtypes, DTYPES, "dtype") or (("float64",) if quick else DTYPES),
         modes=(
@@ -140,10 +166,34 @@ def parse_selection(argv: Sequence[str]) -> tuple[Selection, argparse.Namespace]
         ),
         seeds=seeds,
         finite_differences=not (quick or args.no_finite_differences),
+        custom=custom,
     )
     if args.large and not set(large.ALGORITHMS) & set(selection.algorithms):
         raise UsageError("--large checks Algorithms 2 and 5; --algorithms selects neither")
     return selection, args
+
+
+def _custom_jacobian_findings(selection: Selection, failed: Sequence[engine.Outcome]) -> list[str]:
+    """Where a failing custom activation's Jacobian differs from jax.jacfwd.
+
+    Each custom activation with a failing cell is checked with
+    ``reference.check_activation`` at a few standard normal points of its
+    layer's width, which names the point and the entry.
+    """
+    findings = []
+    failing = {o.cell.activation for o in failed}
+    for activation in selection.custom:
+        if activation.name not in failing:
+            continue
+        n = matrix.DIMS[1]
+        points = jax.random.normal(jax.random.PRNGKey(0), (4, n), "float64")
+        try:
+            reference.check_activation(activation, points)
+        except AssertionError as error:
+            findings.append(f"{activation.name}: {error}")
+        else:
+            findings.append(f"{activation.name}: its Jacobian agrees with jax.jacfwd at 4 points")
+    return findings
 
 
 def _count(n: int, what: str) -> str:
@@ -232,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         for line in report.failures(outcomes):
             console.print(f"  {line}")
+        for line in _custom_jacobian_findings(selection, failed):
+            console.print(f"  {line}", markup=False)
         return 1
     if not large_passed:
         return 1

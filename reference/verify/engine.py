@@ -31,7 +31,7 @@ import numpy as np
 import manualgrad
 import reference
 from reference.problems import draw_case
-from reference.verify.matrix import KINKED_ACTIVATIONS, Cell, Network, Selection
+from reference.verify.matrix import Cell, Network, Selection
 
 __all__ = ["EXECUTION", "Outcome", "draw", "enable_float64", "run"]
 
@@ -117,7 +117,7 @@ def draw(network: Network, seeds: int, batch_size: int) -> _Data:
         drawn = {
             cost: draw_case(
                 seed,
-                activations=network.activations,
+                activations=network.layers,
                 cost=cost,
                 dims=network.dims,
                 batch_size=batch_size,
@@ -188,7 +188,7 @@ def _program(
     def evaluate(data: list[_Data]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for i, (network, d) in enumerate(zip(networks, data, strict=True)):
-            statics = {"activations": network.activations}
+            statics = {"activations": network.layers}
             for cost in network.costs:
                 args = (d.theta, d.X, d.Y[cost])
                 reference_fn = functools.partial(_reference_call, cost=cost, **statics)
@@ -229,8 +229,7 @@ def _fd_note(network: Network, selection: Selection, dtype: str) -> str | None:
     if not selection.finite_differences:
         return "not run"
     if not network.finite_differences:
-        kinked = sorted(KINKED_ACTIVATIONS.intersection(network.activations))
-        return f"skipped: {', '.join(kinked)} has a kink"
+        return f"skipped: {', '.join(sorted(network.kinked))} has a kink"
     return None
 
 

@@ -59,6 +59,18 @@ class Network:
     activations: tuple[str, ...]
     costs: tuple[str, ...]
     dims: tuple[int, ...] = DIMS
+    custom: tuple[manualgrad.Activation, ...] = ()
+
+    @property
+    def layers(self) -> tuple[manualgrad.Activation, ...]:
+        """sigma_1..sigma_L as objects: registered names, or the custom activations named."""
+        return tuple(resolve(name, self.custom) for name in self.activations)
+
+    @property
+    def kinked(self) -> tuple[str, ...]:
+        """The names of its activations that are not smooth (read off the objects)."""
+        names = [a.name for a in self.layers if not a.smooth]
+        return tuple(dict.fromkeys(names))
 
     @property
     def positions(self) -> tuple[str, ...]:
@@ -70,18 +82,43 @@ class Network:
     @property
     def finite_differences(self) -> bool:
         """Whether central differences are a derivative everywhere on it."""
-        return not KINKED_ACTIVATIONS.intersection(self.activations)
+        return not self.kinked
 
 
-def networks_for(activation: str, costs: Sequence[str]) -> list[Network]:
-    """The networks that serve every cell of ``activation`` with these costs."""
-    at_output = tuple(c for c in costs if accepts_output(c, activation))
-    hidden_only = tuple(c for c in costs if not accepts_output(c, activation))
+def resolve(name: str, custom: Sequence[manualgrad.Activation] = ()) -> manualgrad.Activation:
+    """The activation called ``name``: one of ``custom``, else a registered one."""
+    for activation in custom:
+        if activation.name == name:
+            return activation
+    return manualgrad.get_activation(name)
+
+
+def networks_for(
+    activation: str, costs: Sequence[str], custom: Sequence[manualgrad.Activation] = ()
+) -> list[Network]:
+    """The networks that serve every cell of ``activation`` with these costs.
+
+    Args:
+      activation: the subject's name.
+      costs: cost names.
+      custom: activations that are not registered, among which the names are
+        looked up first.
+
+    Returns:
+      One network (A, A) for the costs defined on A's outputs, one (A,
+      softmax) for the others; either may be missing.
+    """
+    subject = resolve(activation, custom)
+    custom = tuple(custom)
+    at_output = tuple(c for c in costs if accepts_output(c, subject))
+    hidden_only = tuple(c for c in costs if not accepts_output(c, subject))
     networks = []
     if at_output:
-        networks.append(Network(activation, (activation, activation), at_output))
+        networks.append(Network(activation, (activation, activation), at_output, custom=custom))
     if hidden_only:
-        networks.append(Network(activation, (activation, FALLBACK_OUTPUT), hidden_only))
+        networks.append(
+            Network(activation, (activation, FALLBACK_OUTPUT), hidden_only, custom=custom)
+        )
     return networks
 
 
@@ -98,6 +135,8 @@ class Selection:
       seeds: random networks per cell.
       finite_differences: whether float64 cells are also compared with
         central differences.
+      custom: activations of the user's own (``manualgrad.Custom``) that
+        ``activations`` names.
     """
 
     algorithms: tuple[int, ...]
@@ -107,10 +146,16 @@ class Selection:
     modes: tuple[str, ...]
     seeds: int = SEEDS
     finite_differences: bool = True
+    custom: tuple[manualgrad.Activation, ...] = ()
 
     def networks(self) -> list[Network]:
         """Every network the selection needs, grouped by activation in order."""
-        return [n for a in self.activations for n in networks_for(a, self.costs)]
+        return [n for a in self.activations for n in networks_for(a, self.costs, self.custom)]
+
+    @property
+    def kinked(self) -> tuple[str, ...]:
+        """The selected activations that are not smooth."""
+        return tuple(a for a in self.activations if not resolve(a, self.custom).smooth)
 
     @property
     def num_cells(self) -> int:

@@ -102,7 +102,7 @@ def tables(outcomes: Sequence[Outcome], selection: Selection) -> list[tuple[str,
 
 def legend(selection: Selection, *, eager: bool) -> str:
     """What the columns mean."""
-    kinked = ", ".join(sorted(KINKED_ACTIVATIONS & set(selection.activations)))
+    kinked = ", ".join(sorted(selection.kinked))
     if "," in kinked:
         kinked = " and ".join(kinked.rsplit(", ", 1))
     lines = [
