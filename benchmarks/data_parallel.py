@@ -29,7 +29,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -37,6 +37,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import reference
 from benchmarks.measure import Timing, time_interleaved
+from benchmarks.report import make_console, sharded_table
 from benchmarks.workload import COST, Config, batch_loss, grad_fn, make_inputs
 from manualgrad.sharded import batch_mesh, sharded_grad
 
@@ -191,23 +192,15 @@ def benchmark_sharded(*, quick: bool) -> list[dict[str, object]]:
     return rows
 
 
-def format_rows(rows: Sequence[dict[str, object]]) -> str:
-    """A plain-text table, then each distinct note once."""
-    keys = ("name", "devices", "platform", "N", "width", "depth", "median_s", "grad_median_s")
-    keys += ("ratio", "max_rel_error")
-    cells = [[_format(row[key]) for key in keys] for row in rows]
-    widths = [max(len(key), *(len(line[i]) for line in cells)) for i, key in enumerate(keys)]
-    lines = ["  ".join(key.ljust(w) for key, w in zip(keys, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
-    lines += [f"note: {note}" for note in dict.fromkeys(str(row["note"]) for row in rows)]
-    return "\n".join(lines)
-
-
-def _format(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.data_parallel``: one kind of measurement, as a table or JSON.
+
+    Args:
+      argv: the arguments after the program name; None reads ``sys.argv``.
+
+    Returns:
+      The exit code, 0.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.data_parallel",
         description="Time the sharded Algorithms 2 and 5 against jax.grad of the whole batch.",
@@ -237,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json == "-":
         json.dump(rows, sys.stdout)
     else:
-        print(format_rows(rows))
+        make_console().print(sharded_table(rows).rich())
         if args.json is not None:
             Path(args.json).write_text(json.dumps(rows, indent=1), encoding="utf-8")
     return 0

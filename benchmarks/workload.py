@@ -52,6 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import manualgrad
+from benchmarks import peers
 from manualgrad import DEFAULT_MAX_DENSE_BYTES, Params
 
 BATCH_SIZES: tuple[int, ...] = (1, 64, 512, 4096)
@@ -63,10 +64,6 @@ COST = "cross_entropy"
 
 SweepName = Literal["tiny", "quick", "default", "full"]
 SWEEPS: tuple[str, ...] = ("tiny", "quick", "default", "full")
-
-GRAD = "jax.grad"
-VJP = "jax.vjp"
-PER_EXAMPLE = "jax.vmap(jax.grad)"
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -145,6 +142,31 @@ def sweep(name: SweepName) -> tuple[Config, ...]:
     return tuple(sorted(set(configs)))
 
 
+_HEADLINE = (Config(512, 256, 4, "relu"), Config(1, 256, 4, "relu"), Config(4096, 256, 4, "relu"))
+#: sweep -> the networks its headline repeats in fresh processes.
+HEADLINE_NETWORKS: dict[str, tuple[Config, ...]] = {
+    "tiny": (Config(8, 16, 2, "tanh"),),
+    "quick": (Config(64, 64, 2, "relu"),),
+    "default": _HEADLINE,
+    "full": _HEADLINE,
+}
+
+
+def headline_networks(name: str, configs: Sequence[Config]) -> tuple[Config, ...]:
+    """The networks of a run that its headline repeats in fresh processes.
+
+    Args:
+      name: the sweep's name ("custom" for networks given one by one).
+      configs: the networks the run measured.
+
+    Returns:
+      The sweep's headline networks among ``configs``; for a custom run,
+      its first network.
+    """
+    chosen = [config for config in HEADLINE_NETWORKS.get(name, ()) if config in configs]
+    return tuple(chosen) or tuple(configs[:1])
+
+
 def make_inputs(config: Config, dtype: str) -> tuple[Params, jax.Array, jax.Array]:
     """theta, X (N, n) and Y (N, n), rows of Y on the probability simplex.
 
@@ -200,9 +222,43 @@ HIDDEN_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "softmax": lambda z: jax.nn.softmax(z, axis=-1),
 }
 
+Affine = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
+
+
+def rows_first(a: jax.Array, W: jax.Array, b: jax.Array) -> jax.Array:
+    """``a @ W.T + b``: a batch (N, n_in) or one sample (n_in,), rows first."""
+    return a @ W.T + (b[None, :] if a.ndim == 2 else b)
+
+
+def columns(a: jax.Array, W: jax.Array, b: jax.Array) -> jax.Array:
+    """``W @ a + b``: one sample as the notes' column vector."""
+    return W @ a + b
+
+
+def logits(theta: Params, a: jax.Array, hidden: str, affine: Affine = rows_first) -> jax.Array:
+    """The network's output before its softmax: the hidden activation on layers 1..L-1.
+
+    Args:
+      theta: Params(W, b).
+      a: a batch (N, n_0) or one sample (n_0,).
+      hidden: the activation of every layer but the last.
+      affine: how a layer's affine map is written.
+
+    Returns:
+      z_L, shaped like ``a`` with n_L columns.
+    """
+    phi = HIDDEN_FUNCTIONS[hidden]
+    for l, (W, b) in enumerate(zip(theta.W, theta.b, strict=True), start=1):
+        z = affine(a, W, b)
+        a = phi(z) if l < len(theta.W) else z
+    return a
+
 
 def batch_loss(theta: Params, X: jax.Array, Y: jax.Array, hidden: str) -> jax.Array:
     """sum_i C(F_theta(X[i]), Y[i]) with softmax and cross-entropy at the output.
+
+    Cross-entropy of the softmax is written in the usual stable form,
+    ``-sum(Y * log_softmax(Z_L))``.
 
     Args:
       theta: Params(W, b).
@@ -213,32 +269,26 @@ def batch_loss(theta: Params, X: jax.Array, Y: jax.Array, hidden: str) -> jax.Ar
     Returns:
       The scalar loss.
     """
-    phi = HIDDEN_FUNCTIONS[hidden]
-    A = X
-    for l, (W, b) in enumerate(zip(theta.W, theta.b, strict=True), start=1):
-        Z = A @ W.T + b[None, :]
-        A = phi(Z) if l < len(theta.W) else Z
-    return -jnp.sum(Y * jax.nn.log_softmax(A, axis=-1))
+    return -jnp.sum(Y * jax.nn.log_softmax(logits(theta, X, hidden), axis=-1))
+
+
+def batch_loss_unfused(theta: Params, X: jax.Array, Y: jax.Array, hidden: str) -> jax.Array:
+    """:func:`batch_loss` written as the notes compose it: softmax, then -sum(y log a).
+
+    autodiff then differentiates the log and the softmax apart, where the
+    notes' eq. 3.1 gives their product in closed form, ``s * sum(y) - y``.
+    """
+    return -jnp.sum(Y * jnp.log(jax.nn.softmax(logits(theta, X, hidden), axis=-1)))
 
 
 def sample_loss(theta: Params, x: jax.Array, y: jax.Array, hidden: str) -> jax.Array:
-    """C(F_theta(x), y) for one sample x (n_0,) and target y (n_L,).
+    """C(F_theta(x), y) for one sample x (n_0,) and target y (n_L,), layers as ``W @ a``."""
+    return -jnp.sum(y * jax.nn.log_softmax(logits(theta, x, hidden, columns)))
 
-    Args:
-      theta: Params(W, b).
-      x: (n_0,) input.
-      y: (n_L,) target.
-      hidden: the activation of every layer but the last.
 
-    Returns:
-      The scalar loss.
-    """
-    phi = HIDDEN_FUNCTIONS[hidden]
-    a = x
-    for l, (W, b) in enumerate(zip(theta.W, theta.b, strict=True), start=1):
-        z = W @ a + b
-        a = phi(z) if l < len(theta.W) else z
-    return -jnp.sum(y * jax.nn.log_softmax(a))
+def sample_loss_rows(theta: Params, x: jax.Array, y: jax.Array, hidden: str) -> jax.Array:
+    """:func:`sample_loss` with the layers written rows first, ``a @ W.T``, as for a batch."""
+    return -jnp.sum(y * jax.nn.log_softmax(logits(theta, x, hidden)))
 
 
 Loss = Callable[[Params, jax.Array, jax.Array, str], jax.Array]
@@ -281,7 +331,51 @@ def sum_rows(tree: Params) -> Params:
     return jax.tree.map(lambda leaf: jnp.sum(leaf, axis=0), tree)
 
 
+def products_alone(theta: Params, x: jax.Array) -> tuple[jax.Array, ...]:
+    """Every matrix product of one forward and backward pass at its shapes, and nothing else.
+
+    The limit of the network: no bias, activation, derivative or cost, only
+    the products with their data dependencies. Forward A_l = A_{l-1} W_l^T;
+    the backward pass starts from A_L in place of grad_Z_L and makes, per
+    layer, grad_W_l = G^T A_{l-1} and (but for layer 1) G <- G W_l: the
+    2 N n^2 (3L - 1) flops of :func:`backprop_flops`. One sample (x 1-D) is
+    written as the algorithms write it: ``W @ a``, ``g @ W`` and an outer
+    product.
+
+    Args:
+      theta: Params(W, b); b is not used.
+      x: a batch (N, n_0) or one sample (n_0,).
+
+    Returns:
+      The weight products, layer L first.
+    """
+    rows = x.ndim == 2
+    # Each product feeds the next through an optimization barrier, so XLA
+    # computes it as written: left free, it moves transposes across chained
+    # products, which on the CPU made the products alone slower than a gradient.
+    settle = jax.lax.optimization_barrier
+    A = [x]
+    for W in theta.W:
+        A.append(settle(A[-1] @ W.T if rows else W @ A[-1]))
+    G, products = A[-1], []
+    for l in range(len(theta.W), 0, -1):
+        products.append(G.T @ A[l - 1] if rows else jnp.outer(G, A[l - 1]))
+        if l > 1:
+            G = settle(G @ theta.W[l - 1])
+    return tuple(products)
+
+
 # The entries of one configuration.
+
+GRAD = "jax.grad"
+GRAD_COPY = "jax.grad, second copy"
+GRAD_UNFUSED = "jax.grad, log(softmax)"
+GRAD_ROWS = "jax.grad, a @ W.T"
+VJP = "jax.vjp"
+PER_EXAMPLE = "jax.vmap(jax.grad)"
+MANUALGRAD = "manualgrad"
+#: Every peer an entry can name, in the order of the tables.
+PEERS: tuple[str, ...] = (MANUALGRAD, GRAD, VJP, PER_EXAMPLE, *peers.NAMES)
 
 
 def algorithm_name(number: int) -> str:
@@ -294,25 +388,29 @@ class Entry:
     """One timed function.
 
     Attributes:
-      name: "Algorithm k" or a baseline's name.
-      algorithm: the notes' number, None for a baseline.
-      mode: "structured" or "dense", None for a baseline.
+      name: "Algorithm k", a JAX baseline's name or a peer's.
+      peer: who computes it, one of :data:`PEERS`.
+      algorithm: the notes' number, None for the others.
+      mode: "structured" or "dense", None for the others.
       form: "sample", "batch" or "vmap".
-      fn: (theta, x, y) -> Params, not yet jitted.
+      fn: (theta, x, y) -> Params, not yet jitted; None for a peer outside JAX.
       args: (theta, x, y) for this form.
       refusal: why the entry is not run (the dense budget), else None.
       plain_call: the public function called without an outer jit, for the
         overhead of its Python-side checks; None where not measured.
+      outside: a peer outside JAX, called as it is; None for JAX entries.
     """
 
     name: str
+    peer: str
     algorithm: int | None
     mode: str | None
     form: str
-    fn: Gradient
+    fn: Gradient | None
     args: tuple
     refusal: str | None = None
     plain_call: Callable[[], object] | None = None
+    outside: peers.Peer | None = None
 
     @property
     def key(self) -> tuple[str, str | None, str]:
@@ -336,8 +434,10 @@ def make_entries(
     Y: jax.Array,
     *,
     max_dense_bytes: int | None = DEFAULT_MAX_DENSE_BYTES,
+    peer_names: Sequence[str] = peers.NAMES,
+    dense: bool = True,
 ) -> list[Entry]:
-    """Every algorithm in both Jacobian modes, and the baselines, for ``config``.
+    """Every algorithm in both Jacobian modes, the JAX baselines and the peers, for ``config``.
 
     Args:
       config: the network and batch size.
@@ -345,31 +445,46 @@ def make_entries(
       X: from :func:`make_inputs`.
       Y: from :func:`make_inputs`.
       max_dense_bytes: the dense mode's budget, passed to the algorithms.
+      peer_names: the peers outside JAX to include, where installed.
+      dense: whether to include the dense Jacobian mode.
 
     Returns:
-      Baselines first, then the algorithms in the notes' order.
+      The JAX baselines first, then the peers outside JAX, then the
+      algorithms in the notes' order.
     """
     acts, hidden = config.activations, config.hidden
     batch_args = (theta, X, Y)
     sample_args = (theta, X[0], Y[0])
+    grad = grad_fn(batch_loss, hidden)
     entries = [
-        _baseline(GRAD, "batch", grad_fn(batch_loss, hidden), batch_args),
-        _baseline(VJP, "batch", vjp_fn(batch_loss, hidden), batch_args),
+        _jax(GRAD, GRAD, "batch", grad, batch_args),
+        _jax(GRAD_COPY, GRAD, "batch", grad, batch_args),
+        _jax(VJP, VJP, "batch", vjp_fn(batch_loss, hidden), batch_args),
+        _jax(GRAD_UNFUSED, GRAD, "batch", grad_fn(batch_loss_unfused, hidden), batch_args),
     ]
     if config.N == 1:
+        sample_grad = grad_fn(sample_loss, hidden)
         entries += [
-            _baseline(GRAD, "sample", grad_fn(sample_loss, hidden), sample_args),
-            _baseline(VJP, "sample", vjp_fn(sample_loss, hidden), sample_args),
+            _jax(GRAD, GRAD, "sample", sample_grad, sample_args),
+            _jax(GRAD_COPY, GRAD, "sample", sample_grad, sample_args),
+            _jax(VJP, VJP, "sample", vjp_fn(sample_loss, hidden), sample_args),
+            _jax(GRAD_ROWS, GRAD, "sample", grad_fn(sample_loss_rows, hidden), sample_args),
         ]
     else:
-        entries.append(_baseline(PER_EXAMPLE, "vmap", per_example_grad_fn(hidden), batch_args))
+        entries.append(
+            _jax(PER_EXAMPLE, PER_EXAMPLE, "vmap", per_example_grad_fn(hidden), batch_args)
+        )
+    outside, _ = peers.make_peers(hidden, theta, X, Y, names=peer_names)
+    entries += [
+        Entry(peer.name, peer.name, None, None, "batch", None, batch_args, outside=peer)
+        for peer in outside
+    ]
+    modes = manualgrad.JACOBIAN_MODES if dense else ("structured",)
     for number, algorithm in manualgrad.ALGORITHMS.items():
-        for mode in manualgrad.JACOBIAN_MODES:
-            options = {"jacobian_mode": mode, "max_dense_bytes": max_dense_bytes}
-
-            def gradient(theta, x, y, algorithm=algorithm, options=options):
-                return algorithm(theta, x, y, acts, COST, **options)
-
+        for mode in modes:
+            gradient = _algorithm_gradient(
+                algorithm, acts, jacobian_mode=mode, max_dense_bytes=max_dense_bytes
+            )
             if algorithm.batch:
                 form, args = "batch", batch_args
             elif config.N == 1:
@@ -384,14 +499,91 @@ def make_entries(
                 refusal = dense_refusal(theta, config.N, max_dense_bytes, where) or None
             plain_call = _bind(gradient, args) if form != "vmap" and mode == "structured" else None
             entries.append(
-                Entry(algorithm_name(number), number, mode, form, fn, args, refusal, plain_call)
+                Entry(
+                    algorithm_name(number),
+                    MANUALGRAD,
+                    number,
+                    mode,
+                    form,
+                    fn,
+                    args,
+                    refusal,
+                    plain_call,
+                )
             )
     return entries
 
 
-def _baseline(name: str, form: str, fn: Gradient, args: tuple) -> Entry:
-    return Entry(name, None, None, form, fn, args)
+def _algorithm_gradient(
+    algorithm: manualgrad.Algorithm,
+    activations: tuple[str, ...],
+    *,
+    jacobian_mode: str,
+    max_dense_bytes: int | None,
+) -> Gradient:
+    """The algorithm as (theta, x, y) -> Params, closing over everything else."""
+
+    def gradient(theta: Params, x: jax.Array, y: jax.Array) -> Params:
+        return algorithm(
+            theta,
+            x,
+            y,
+            activations,
+            COST,
+            jacobian_mode=jacobian_mode,
+            max_dense_bytes=max_dense_bytes,
+        )
+
+    return gradient
+
+
+def baseline_form(form: str) -> str:
+    """The form of the jax.grad an entry of ``form`` is compared with: vmap -> batch."""
+    return "sample" if form == "sample" else "batch"
+
+
+def _jax(name: str, peer: str, form: str, fn: Gradient, args: tuple) -> Entry:
+    return Entry(name, peer, None, None, form, fn, args)
 
 
 def _bind(fn: Callable[..., object], args: tuple) -> Callable[[], object]:
     return lambda: fn(*args)
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Where the mathematics lets an algorithm beat jax.grad: one entry against another.
+
+    Attributes:
+      what: the mathematical point, e.g. "fused softmax/cross-entropy output (eq. 3.1)".
+      entry: (name, mode, form) of the algorithm.
+      against: (name, mode, form) of the autodiff entry it is compared with.
+    """
+
+    what: str
+    entry: tuple[str, str | None, str]
+    against: tuple[str, str | None, str]
+
+
+def _comparisons() -> tuple[Comparison, ...]:
+    fused = "fused softmax/cross-entropy output (eq. 3.1)"
+    cached = "derivatives from cached outputs a_l"
+    v_at_w = "single-sample products as v @ W"
+    structured = "structured"
+    found = [
+        Comparison(fused, (algorithm_name(k), structured, "batch"), (GRAD_UNFUSED, None, "batch"))
+        for k in (2, 5)
+    ]
+    found += [
+        Comparison(cached, (algorithm_name(3), structured, "sample"), (GRAD, None, "sample")),
+        Comparison(cached, (algorithm_name(3), structured, "vmap"), (PER_EXAMPLE, None, "vmap")),
+    ]
+    found += [
+        Comparison(v_at_w, (algorithm_name(k), structured, "sample"), (GRAD_ROWS, None, "sample"))
+        for k in (1, 3, 4)
+    ]
+    return tuple(found)
+
+
+#: The rows of "where the mathematics beats jax.grad", wherever both entries exist.
+COMPARISONS: tuple[Comparison, ...] = _comparisons()
