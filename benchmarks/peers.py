@@ -53,6 +53,10 @@ INSTALL_HINT = 'pip install -e ".[peers]" (autograd, and a CPU build of torch)'
 Array = object  # A NumPy array, an autograd box or a torch tensor.
 
 
+#: The eps of the benchmark's layer normalization, manualgrad.LayerNorm's default.
+LAYER_NORM_EPS = 1e-5
+
+
 @dataclasses.dataclass(frozen=True)
 class ArrayOps:
     """The array operations the forward and backward passes use, for one library.
@@ -82,7 +86,21 @@ class ArrayOps:
             "sigmoid": self.sigmoid,
             "tanh": self.tanh,
             "softmax": self.softmax_rows,
+            "layer_norm": layer_norm_rows,
         }[name]
+
+
+def _row_scale(Z: Array) -> tuple[Array, Array]:
+    """(Z - mean of its row, sqrt(var + eps) of the row as a column), in any of the libraries."""
+    n = Z.shape[1]
+    centred = Z - Z.sum(1)[:, None] / n
+    return centred, ((centred * centred).sum(1)[:, None] / n + LAYER_NORM_EPS) ** 0.5
+
+
+def layer_norm_rows(Z: Array) -> Array:
+    """(z - mean) / sqrt(var + eps) of every row, written with operations all three spell alike."""
+    centred, scale = _row_scale(Z)
+    return centred / scale
 
 
 def _shifted(xp: ModuleType, row_max: Callable[[Array], Array]) -> tuple[Callable, Callable]:
@@ -184,6 +202,11 @@ def _hidden_backward(hidden: str, V: Array, Z: Array, A: Array) -> Array:
         return V * A * (1 - A)
     if hidden == "tanh":
         return V * (1 - A * A)
+    if hidden == "layer_norm":
+        # Jac = (I - 1 1^T / n - a a^T / n) / s is symmetric: Jac^T v = Jac v.
+        n = V.shape[1]
+        _, scale = _row_scale(Z)
+        return (V - V.sum(1)[:, None] / n - A * (V * A).sum(1)[:, None] / n) / scale
     # softmax: Jac^T v = s * (v - <v, s>) for each row.
     return A * (V - (V * A).sum(1)[:, None])
 

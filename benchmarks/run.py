@@ -32,6 +32,7 @@ from rich.console import Console
 import reference
 from benchmarks import measure, peers, plots, report, stats, workload
 from benchmarks.data_parallel import benchmark_sharded
+from benchmarks.oracles import benchmark_oracles
 from manualgrad import DEFAULT_MAX_DENSE_BYTES
 from reference.machine import load_average
 
@@ -123,6 +124,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-sharded",
         action="store_true",
         help="skip the data-parallel section (benchmarks.data_parallel.benchmark_sharded)",
+    )
+    parser.add_argument(
+        "--no-oracles",
+        action="store_true",
+        help="skip the oracles' section (benchmarks.oracles: directional vs full differences)",
     )
     parser.add_argument(
         "--no-peers",
@@ -331,7 +337,14 @@ def repeat_in_fresh_processes(
             command = [sys.executable, "-m", "benchmarks"]
             for config in networks:
                 command += ["--config", _config_arg(config)]
-            command += ["--processes", "0", "--no-sharded", "--no-plots", "--no-dense"]
+            command += [
+                "--processes",
+                "0",
+                "--no-sharded",
+                "--no-oracles",
+                "--no-plots",
+                "--no-dense",
+            ]
             command += ["--no-plain-calls", "--min-rounds", str(settings.min_reps)]
             command += ["--out", scratch, "--json", str(json_path)]
             command += ["--budget", str(settings.budget_s), "--copies", str(settings.copies)]
@@ -438,6 +451,13 @@ def main(argv: list[str] | None = None) -> int:
         sharded = benchmark_sharded(quick=small)
         phases["sharded"] = time.perf_counter() - sharded_started
 
+    oracles = None
+    if not args.no_oracles:
+        console.print("oracles (directional check vs central differences): timing ...")
+        oracles_started = time.perf_counter()
+        oracles = benchmark_oracles(quick=small)
+        phases["oracles"] = time.perf_counter() - oracles_started
+
     machine["load_end"] = load_average()
     torch_threads = None
     if any(name.startswith("torch") for name in peer_names) and not any(
@@ -476,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         "limits": limits,
         "repeats": repeats,
         "sharded": sharded,
+        "oracles": oracles,
         "plots": [],
         "phases_s": phases,
     }

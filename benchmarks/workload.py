@@ -58,7 +58,7 @@ from manualgrad import DEFAULT_MAX_DENSE_BYTES, Params
 BATCH_SIZES: tuple[int, ...] = (1, 64, 512, 4096)
 WIDTHS: tuple[int, ...] = (64, 256, 1024)
 DEPTHS: tuple[int, ...] = (2, 4, 8)
-HIDDEN: tuple[str, ...] = ("relu", "sigmoid", "tanh", "softmax")
+HIDDEN: tuple[str, ...] = ("relu", "sigmoid", "tanh", "softmax", "layer_norm")
 OUTPUT_ACTIVATION = "softmax"
 COST = "cross_entropy"
 
@@ -220,6 +220,10 @@ HIDDEN_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "sigmoid": jax.nn.sigmoid,
     "tanh": jnp.tanh,
     "softmax": lambda z: jax.nn.softmax(z, axis=-1),
+    "layer_norm": lambda z: (
+        (z - jnp.mean(z, axis=-1, keepdims=True))
+        / jnp.sqrt(jnp.var(z, axis=-1, keepdims=True) + 1e-5)
+    ),  # manualgrad.LayerNorm's eps
 }
 
 Affine = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]

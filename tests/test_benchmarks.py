@@ -26,7 +26,7 @@ import pytest
 
 import manualgrad
 import reference
-from benchmarks import peers, run, stats
+from benchmarks import peers, run, stats, workload
 from benchmarks.measure import Timing, hlo_breakdown, merge_copies
 from benchmarks.report import BEGIN, END, fit_exponent, write_markdown
 from benchmarks.workload import (
@@ -182,6 +182,16 @@ def test_sharded_section_is_added(bench):
             assert math.isfinite(row[field]) and row[field] > 0
         assert row["max_rel_error"] <= reference.tolerance("float32")
     assert "### Sharded (data-parallel)" in (out / "RESULTS.md").read_text()
+
+
+def test_oracles_section_times_a_directional_check_in_a_fixed_number_of_forward_passes(bench):
+    _, results, _ = bench
+    rows = results["oracles"]["rows"]
+    assert len(rows) >= 2
+    assert [r["parameters"] for r in rows] == sorted(r["parameters"] for r in rows)
+    assert len({r["directional_forward_passes"] for r in rows}) == 1  # flat in the parameters
+    assert all(r["directional_passed"] for r in rows)  # jax.grad's gradient passes
+    assert all(r["directional_s"] > 0 and r["forward_s"] > 0 for r in rows)
 
 
 def test_scaling_exponents_are_fitted_along_the_batch(bench):
@@ -417,7 +427,7 @@ def test_products_alone_compile_to_products_only():
 # The peers.
 
 
-@pytest.mark.parametrize("hidden", ["relu", "sigmoid", "tanh", "softmax"])
+@pytest.mark.parametrize("hidden", workload.HIDDEN)
 def test_numpy_backprop_computes_the_reference_gradient(hidden):
     config = Config(6, 5, 3, hidden)
     theta, X, Y = make_inputs(config, "float32")
@@ -476,6 +486,6 @@ def test_sweeps_stay_inside_the_grid():
     for name in ("quick", "default"):
         configs = sweep(name)
         assert len(configs) == len(set(configs))
-    assert len(sweep("full")) == 4 * 3 * 3 * 4
+    assert len(sweep("full")) == 4 * 3 * 3 * 5  # batch sizes x widths x depths x hidden
     with pytest.raises(ValueError, match="unknown sweep"):
         sweep("huge")
