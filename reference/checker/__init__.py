@@ -2,19 +2,24 @@
 
 :func:`check_backprop` draws seeded random networks and batches
 (:func:`reference.draw_case`), calls the candidate gradient function on each,
-and compares every W_l and b_l with :func:`reference.grad`. It returns None
-when all agree, and otherwise raises an ``AssertionError`` whose message
-localizes the mistake and reads a diagnosis off the structure of the
-equations. :func:`compare_backprop` runs the same check and returns a
-:class:`BackpropReport` (:mod:`.report`) instead. Options describe the
-candidate's conventions: integer labels, a mean loss, weight decay, (in, out)
-weights, batch-last arrays, the user's own batch and loss.
+and compares every W_l and b_l with :func:`reference.grad` (with
+``mode="directional"``, each leaf with float64 difference quotients along
+random directions, :func:`reference.directional_check`, for a network of any
+size). It returns None when all agree, and otherwise raises an
+``AssertionError`` whose message localizes the mistake and reads a
+diagnosis off the structure of the equations. :func:`compare_backprop` runs
+the same check and returns a :class:`BackpropReport` (:mod:`.report`)
+instead. Options describe the candidate's conventions: integer labels, a mean
+loss, weight decay, (in, out) weights, batch-last arrays, the user's own
+batch and loss.
 
 The modules follow the check's steps: :mod:`._arguments` (validation),
 :mod:`._cases` (each seed's problem, as the candidate receives it),
 :mod:`._calls` (calling user code; :class:`CandidateError`),
-:mod:`._results` (reading the result), :mod:`._loss` (the candidate's own
-loss), :mod:`.observations`, :mod:`.mistakes`, :mod:`.rules`,
+:mod:`._results` (reading the result), :mod:`._directional` (mode
+"directional": each leaf against difference quotients along random
+directions), :mod:`._loss` (the candidate's own loss),
+:mod:`.observations`, :mod:`.mistakes`, :mod:`.rules`,
 :mod:`._message` and :mod:`.report`; :mod:`.check` ties them together and
 :mod:`.cli` is the ``manualgrad check`` command.
 
@@ -43,20 +48,23 @@ from reference.checker._calls import CandidateError
 from reference.checker.check import check_backprop, compare_backprop
 from reference.checker.mistakes import MISTAKES, Mistake
 from reference.checker.observations import LeafReport, LossReport, Observation
-from reference.checker.report import BackpropReport, SeedReport
-from reference.checker.rules import RULES, Rule, diagnose
+from reference.checker.report import BackpropReport, FullLeaf, OracleReport, SeedReport
+from reference.checker.rules import DIRECTIONAL_RULES, RULES, Rule, diagnose
 from reference.problems import draw_case, draw_targets
 
 __all__ = [
+    "DIRECTIONAL_RULES",
     "MISTAKES",
     "OUTPUT_ACTIVATIONS",
     "RULES",
     "BackpropReport",
     "CandidateError",
+    "FullLeaf",
     "LeafReport",
     "LossReport",
     "Mistake",
     "Observation",
+    "OracleReport",
     "Rule",
     "SeedReport",
     "check_backprop",

@@ -19,10 +19,12 @@ from jax.typing import ArrayLike, DTypeLike
 import manualgrad
 from manualgrad import Activation, Cost
 from reference._options import dtype_name, seed_tuple
-from reference.tolerances import tolerance
+from reference.directional import CHECK_MODES, check_mode
+from reference.tolerances import FINITE_DIFFERENCE_TOLERANCE, tolerance
 
 __all__ = [
     "BATCH_LAYOUTS",
+    "CHECK_MODES",
     "LABEL_TARGETS",
     "OUTPUT_ACTIVATIONS",
     "REDUCTIONS",
@@ -104,6 +106,8 @@ class Spec:
       batch_layout: "rows" (X as (N, n_0)) or "columns" ((n_0, N)).
       data: the user's (X, Y) as NumPy arrays, in the candidate's layout.
       loss: the candidate's own loss function, or None.
+      mode: "full", "directional" or "auto", as asked for (:attr:`used_mode`
+        is the one the check runs in).
     """
 
     activations: tuple[Activation, ...]
@@ -119,6 +123,7 @@ class Spec:
     batch_layout: str = "rows"
     data: tuple[np.ndarray, np.ndarray] | None = dataclasses.field(default=None, compare=False)
     loss: Callable[..., Any] | None = None
+    mode: str = "full"
 
     @property
     def num_layers(self) -> int:
@@ -151,9 +156,32 @@ class Spec:
         return X, Y
 
     @property
+    def parameters(self) -> int:
+        """The network's parameter count, W and b together."""
+        return sum(n * m + n for n, m in self.weight_shapes)
+
+    @property
+    def used_mode(self) -> str:
+        """The mode the check runs in: "full" or "directional" ("auto" resolved)."""
+        return check_mode(self.mode, self.parameters, where=WHERE)
+
+    @property
     def tolerance(self) -> float:
         """The dtype's relative tolerance."""
         return tolerance(self.dtype)
+
+    @property
+    def gradient_tolerance(self) -> float:
+        """The relative tolerance the gradient is held to in the mode the check runs in.
+
+        The dtype's in mode "full" (against autodiff); in mode "directional"
+        that of :func:`reference.directional_check` (against difference
+        quotients), FINITE_DIFFERENCE_TOLERANCE or the dtype's where that is
+        larger.
+        """
+        if self.used_mode == "directional":
+            return max(FINITE_DIFFERENCE_TOLERANCE, self.tolerance)
+        return self.tolerance
 
     @property
     def class_labels(self) -> bool:
@@ -186,6 +214,7 @@ class Spec:
             "batch_layout": self.batch_layout,
             "data": data,
             "loss": loss,
+            "mode": self.mode,
         }
 
     def describe_options(self) -> str:
@@ -369,6 +398,7 @@ def make_spec(
     batch_layout: str = "rows",
     data: Any = None,
     loss: Callable[..., Any] | None = None,
+    mode: str = "full",
 ) -> Spec:
     """The validated arguments of :func:`reference.check_backprop`.
 
@@ -396,7 +426,7 @@ def make_spec(
     if loss is not None and not callable(loss):
         raise ValueError(f"{WHERE}: loss must be a function loss(theta, X, Y), got {loss!r}")
     m_L = resolved[-1].output_width(dims[-1])
-    return Spec(
+    spec = Spec(
         activations=resolved,
         cost=cost,
         dims=dims,
@@ -410,4 +440,7 @@ def make_spec(
         batch_layout=batch_layout,
         data=_data(data, dims, m_L, targets, cost, batch_layout),
         loss=loss,
+        mode=mode,
     )
+    check_mode(mode, spec.parameters, where=WHERE)  # a ValueError naming the valid modes
+    return spec

@@ -24,6 +24,7 @@ from reference.checker._cases import (
     leaf_names,
     targets_as_labels,
 )
+from reference.checker._directional import compare_directionally
 from reference.checker._loss import loss_report
 from reference.checker._results import MalformedError, Reading, read
 from reference.checker.mistakes import forward_pass, mistake_errors
@@ -34,8 +35,9 @@ from reference.checker.observations import (
     leaf_errors,
     leaf_report,
 )
-from reference.checker.report import BackpropReport, SeedReport
-from reference.checker.rules import diagnose
+from reference.checker.report import BackpropReport, OracleReport, SeedReport
+from reference.checker.rules import DIRECTIONAL_RULES, diagnose
+from reference.finite_differences import AUTODIFF
 from reference.tolerances import relative_error
 
 __all__ = ["check_backprop", "compare_backprop"]
@@ -45,24 +47,30 @@ Candidate = Callable[[Params, jax.Array, jax.Array], Any]
 
 @dataclasses.dataclass(frozen=True)
 class _Run:
-    """One seed, compared."""
+    """One seed, compared; ``expected`` is None in mode "directional", which forms none."""
 
     case: Case
     reading: Reading
-    expected: Leaves
+    expected: Leaves | None
     leaves: tuple[LeafReport, ...]
     loss: LossReport | None
+    oracle: OracleReport
 
     @property
     def gradient_ok(self) -> bool:
         return all(r.ok for r in self.leaves)
 
     @property
+    def gradient_wrong(self) -> bool:
+        """Whether a compared leaf is wrong (not merely left uncompared at a kink)."""
+        return any(not r.ok and not r.not_compared for r in self.leaves)
+
+    @property
     def passed(self) -> bool:
         return self.gradient_ok and (self.loss is None or self.loss.ok)
 
     def report(self) -> SeedReport:
-        return SeedReport(self.case.seed, self.passed, self.leaves, self.loss)
+        return SeedReport(self.case.seed, self.passed, self.leaves, self.loss, self.oracle)
 
 
 def _note(spec: Spec, seed: int, what: str, inputs: Sequence[Any]) -> Callable[[], str]:
@@ -180,8 +188,11 @@ def _stateful(candidate: Candidate, runs: Sequence[_Run], spec: Spec) -> bool:
         return True
     if relative_error(again.leaves, first.reading.leaves) > spec.tolerance:
         return True
+    # The same answer to a different problem: only with the expected gradients to tell.
     return any(
-        relative_error(run.reading.leaves, first.reading.leaves) <= spec.tolerance
+        run.expected is not None
+        and first.expected is not None
+        and relative_error(run.reading.leaves, first.reading.leaves) <= spec.tolerance
         and relative_error(run.expected, first.expected) > spec.tolerance
         for run in runs[1:]
         if not run.gradient_ok
@@ -189,27 +200,33 @@ def _stateful(candidate: Candidate, runs: Sequence[_Run], spec: Spec) -> bool:
 
 
 def _observe(run: _Run, spec: Spec, *, stateful: bool) -> Observation:
-    forward = forward_pass(run.case.theta, run.case.X, run.case.Y, spec.activations, spec.cost)
-    mistakes, where = mistake_errors(forward, _in_notes_convention(run, spec))
-    return Observation(
+    """What the rules read; in mode "directional" only what a directional check supplies."""
+    seen = dict(
         leaves=run.leaves,
         batch_size=spec.rows,
         activations=tuple(activation_name(a) for a in spec.activations),
         cost=spec.cost.name,
-        mistakes=mistakes,
-        tolerance=spec.tolerance,
+        tolerance=spec.gradient_tolerance,
         nonpointwise=_nonpointwise(spec),
         reduction=spec.reduction,
         weight_decay=spec.weight_decay,
         targets=spec.targets,
         weight_layout=spec.weight_layout,
         batch_layout=spec.batch_layout,
-        variants=_variants(run, spec),
-        mistake_variants=where,
-        weight_offset=_weight_offset(run, spec),
         swapped=run.reading.swapped,
         stateful=stateful,
         loss=run.loss,
+    )
+    if run.expected is None:
+        return Observation(mistakes={}, **seen)
+    forward = forward_pass(run.case.theta, run.case.X, run.case.Y, spec.activations, spec.cost)
+    mistakes, where = mistake_errors(forward, _in_notes_convention(run, spec))
+    return Observation(
+        mistakes=mistakes,
+        variants=_variants(run, spec),
+        mistake_variants=where,
+        weight_offset=_weight_offset(run, spec),
+        **seen,
     )
 
 
@@ -222,19 +239,33 @@ def _x64(enabled: bool) -> Iterator[None]:
         yield
 
 
+def _autodiff(spec: Spec) -> OracleReport:
+    """Mode "full"'s oracle: jax.grad in float64, which states no error of its own."""
+    names = leaf_names(spec.num_layers)
+    return OracleReport(
+        oracle=AUTODIFF,
+        errors=dict.fromkeys(names),
+        steps={name: () for name in names},
+        lines=(str(AUTODIFF),),
+    )
+
+
 def _run_seed(candidate: Candidate, seed: int, spec: Spec, *, explain_loss: bool) -> _Run:
     __tracebackhide__ = True
     case = draw(seed, spec)
     result = call(candidate, _note(spec, seed, "candidate", case.inputs), *case.inputs)
     reading = read(result, spec)
-    # float64 on the very inputs the candidate saw: a float32 check then
-    # measures only the candidate's own rounding.
-    expected = expected_leaves(case.theta, case.X, case.Y, spec)
     loss = None
     if spec.loss is not None:
         note = _note(spec, seed, "loss", case.inputs)
         loss = loss_report(case, reading.leaves, spec, note, explain=explain_loss)
-    return _Run(case, reading, expected, _leaves(reading, expected, spec), loss)
+    if spec.used_mode == "directional":
+        leaves, oracle = compare_directionally(case, reading, spec)
+        return _Run(case, reading, None, leaves, loss, oracle)
+    # float64 on the very inputs the candidate saw: a float32 check then
+    # measures only the candidate's own rounding.
+    expected = expected_leaves(case.theta, case.X, case.Y, spec)
+    return _Run(case, reading, expected, _leaves(reading, expected, spec), loss, _autodiff(spec))
 
 
 def _report(candidate: Candidate, spec: Spec) -> BackpropReport:
@@ -252,9 +283,10 @@ def _report(candidate: Candidate, spec: Spec) -> BackpropReport:
     options = spec.options()
     if not failing:
         worst = max(seeds, key=lambda s: s.worst.error)
+        oracles = [r.oracle for r in runs]
         return BackpropReport(
             passed=True,
-            tolerance=spec.tolerance,
+            tolerance=spec.gradient_tolerance,
             dtype=spec.dtype,
             options=options,
             seeds=seeds,
@@ -262,24 +294,28 @@ def _report(candidate: Candidate, spec: Spec) -> BackpropReport:
             entry_layer=None,
             diagnosis=(),
             reproduction="\n".join(_message.reproduction(spec.seeds[0], spec)),
-            message=_message.passed_message(worst.worst, worst.seed, bias_forms, spec),
+            message=_message.passed_message(worst.worst, worst.seed, bias_forms, oracles, spec),
+            mode=spec.used_mode,
         )
     first = failing[0]
     with jax.enable_x64(True):
         observation = _observe(first, spec, stateful=_stateful(candidate, runs, spec))
-    diagnosis = tuple(diagnose(observation))
+    rules = DIRECTIONAL_RULES if first.expected is None else None
+    diagnosis = tuple(diagnose(observation, rules=rules))
     message = _message.failure_message(
         observation,
         diagnosis,
+        first.oracle,
         seed=first.case.seed,
-        gradient_seeds=[r.case.seed for r in runs if not r.gradient_ok],
+        gradient_seeds=[r.case.seed for r in runs if r.gradient_wrong],
+        unchecked_seeds=[r.case.seed for r in runs if not r.gradient_ok and not r.gradient_wrong],
         loss_seeds=[r.case.seed for r in runs if r.loss is not None and not r.loss.ok],
         bias_forms=bias_forms,
         spec=spec,
     )
     return BackpropReport(
         passed=False,
-        tolerance=spec.tolerance,
+        tolerance=spec.gradient_tolerance,
         dtype=spec.dtype,
         options=options,
         seeds=seeds,
@@ -288,13 +324,14 @@ def _report(candidate: Candidate, spec: Spec) -> BackpropReport:
         diagnosis=diagnosis,
         reproduction="\n".join(_message.reproduction(first.case.seed, spec)),
         message=message,
+        mode=spec.used_mode,
     )
 
 
 def _malformed(problem: str, seed: int, runs: Sequence[_Run], spec: Spec) -> BackpropReport:
     return BackpropReport(
         passed=False,
-        tolerance=spec.tolerance,
+        tolerance=spec.gradient_tolerance,
         dtype=spec.dtype,
         options=spec.options(),
         seeds=(*(r.report() for r in runs), SeedReport(seed, False, ())),
@@ -304,6 +341,7 @@ def _malformed(problem: str, seed: int, runs: Sequence[_Run], spec: Spec) -> Bac
         reproduction="\n".join(_message.reproduction(seed, spec)),
         message=_message.malformed_message(problem, seed, spec),
         problem=problem,
+        mode=spec.used_mode,
     )
 
 
@@ -323,6 +361,7 @@ def compare_backprop(
     batch_layout: str = "rows",
     data: tuple[ArrayLike, ArrayLike] | None = None,
     loss: Callable[..., Any] | None = None,
+    mode: str = "full",
 ) -> BackpropReport:
     """Compares a hand-written gradient function with jax.grad; returns what it found.
 
@@ -336,6 +375,9 @@ def compare_backprop(
         :func:`check_backprop`.
       targets, reduction, weight_decay, weight_layout, batch_layout, data, loss:
         the conventions of the candidate, as for :func:`check_backprop`.
+      mode: "full", "directional" or "auto", as for :func:`check_backprop`;
+        ``report.mode`` is the one the check ran in, and each seed's
+        ``oracle`` says what it was compared with.
 
     Returns:
       The report; ``report.passed`` says whether the candidate is right.
@@ -365,6 +407,7 @@ def compare_backprop(
         batch_layout=batch_layout,
         data=data,
         loss=loss,
+        mode=mode,
     )
     with _x64(spec.dtype == "float64"):
         return _report(candidate, spec)
@@ -386,6 +429,7 @@ def check_backprop(
     batch_layout: str = "rows",
     data: tuple[ArrayLike, ArrayLike] | None = None,
     loss: Callable[..., Any] | None = None,
+    mode: str = "full",
 ) -> None:
     """Checks a hand-written gradient function against jax.grad.
 
@@ -398,8 +442,9 @@ def check_backprop(
     batch X and targets Y that the cost is defined on (see
     :func:`reference.draw_case`), calls ``candidate(theta, X, Y)`` and
     compares each W_l and b_l with :func:`reference.grad` computed in float64
-    on the same inputs. float64 is enabled for the duration of a float64
-    check, so nothing needs configuring.
+    on the same inputs (``mode="directional"``: with difference quotients
+    along random directions). float64 is enabled for the duration of a
+    float64 check, so nothing needs configuring.
 
     Args:
       candidate: ``candidate(theta, X, Y)`` with theta a ``manualgrad.Params``
@@ -431,19 +476,35 @@ def check_backprop(
       loss: the candidate's own loss ``loss(theta, X, Y) -> float`` (arguments
         as the candidate's): its value must be the declared cost's, and the
         candidate's gradient is also checked against float64 central
-        differences of it.
+        differences of it (entry by entry, whatever the mode).
+      mode: "full" (the default): every entry against :func:`reference.grad`
+        (autodiff, float64), with the whole diagnosis. "directional": each
+        leaf against float64 difference quotients of the reference loss along
+        random directions (:func:`reference.directional_check`, seeded by the
+        seed; tolerance ``reference.FINITE_DIFFERENCE_TOLERANCE`` = 1e-6, or
+        the dtype's where larger), which trusts no autodiff and costs the same
+        few hundred forward passes whatever the parameter count; a failing
+        leaf of at most ``reference.directional.AUTO_FULL_LEAF_AT_MOST``
+        (2,048) entries is then differenced entry by entry to name its worst
+        element, and the diagnosis is what that supports (the wrong leaves,
+        where the mistake enters, a bias-only mistake). "auto": directional
+        above ``reference.directional.AUTO_DIRECTIONAL_ABOVE`` (20,000)
+        parameters, full at or below it.
 
     Returns:
-      None when the candidate agrees with jax.grad on every seed.
+      None when the candidate agrees with jax.grad (mode "directional": with
+      the difference quotients) on every seed.
 
     Raises:
       AssertionError: the candidate's gradient (or loss) is wrong or
-        malformed; the message names the wrong W_l / b_l, the worst element,
-        the seed and how to reproduce it, and a diagnosis.
+        malformed, or (mode "directional") a leaf could not be compared, a
+        kink within reach of every step; the message names the wrong W_l /
+        b_l, the worst element, the seed and how to reproduce it, what
+        compared them, and a diagnosis.
       ValueError: the arguments describe no valid check (an unknown
-        activation, cost or option value, dims and activations of different
-        lengths, a cost undefined on the output activation's range, labels
-        for a cost without labels, data of the wrong shape).
+        activation, cost, mode or option value, dims and activations of
+        different lengths, a cost undefined on the output activation's range,
+        labels for a cost without labels, data of the wrong shape).
       reference.CandidateError: an AssertionError raised inside the
         candidate, so that a crash never reads as a verdict.
     """
@@ -463,6 +524,7 @@ def check_backprop(
         batch_layout=batch_layout,
         data=data,
         loss=loss,
+        mode=mode,
     )
     if not report.passed:
         raise AssertionError(report.message)

@@ -11,13 +11,14 @@ Examples::
     manualgrad check my_net.py:grads --activations relu,softmax \\
         --cost cross_entropy --dims 4,5,3 --targets labels --reduction mean \\
         --weight-decay 0.1 --weight-layout in_out --seeds 0,1 --json report.json
+    manualgrad check big_net.py:grads --activations tanh,tanh,softmax \\
+        --cost cross_entropy --dims 64,128,128,10 --mode auto
     python -m reference.checker my_net.py:grads ...
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import traceback
@@ -30,8 +31,10 @@ import rich.console
 import rich.table
 import rich.text
 
+from reference._command_line import Parser, UsageError, attribute, load_module
 from reference.checker._arguments import (
     BATCH_LAYOUTS,
+    CHECK_MODES,
     REDUCTIONS,
     TARGETS,
     WEIGHT_LAYOUTS,
@@ -46,17 +49,8 @@ __all__ = ["main"]
 PROG = "manualgrad check"
 
 
-class UsageError(Exception):
-    """A bad command line; main() prints it and exits with status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description=(
             "Check a hand-written gradient function against jax.grad on seeded random "
@@ -78,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--batch-layout", default=BATCH_LAYOUTS[0], help=" or ".join(BATCH_LAYOUTS))
     parser.add_argument("--loss", metavar="FUNCTION", help="the file's own loss(theta, X, Y)")
+    parser.add_argument(
+        "--mode",
+        default=CHECK_MODES[0],
+        help=f"{', '.join(CHECK_MODES)}: every entry against autodiff, each leaf along random "
+        "directions, or directional above reference.directional.AUTO_DIRECTIONAL_ABOVE "
+        "parameters",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the report here")
     return parser
 
@@ -112,25 +113,11 @@ def _split_target(target: str) -> tuple[Path, str]:
 
 def _load(file: Path) -> ModuleType:
     """Imports ``file`` as a module (its directory first on the path, for its own imports)."""
-    spec = importlib.util.spec_from_file_location(f"_manualgrad_check_{file.stem}", file)
-    if spec is None or spec.loader is None:
-        raise UsageError(f"{file}: not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(file.resolve().parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.pop(0)
-    return module
+    return load_module(str(file))
 
 
 def _function(module: ModuleType, name: str, file: Path) -> Callable[..., Any]:
-    function = getattr(module, name, None)
-    if function is None:
-        defined = sorted(
-            n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
-        )
-        raise UsageError(f"{file} defines no {name!r}; it defines {', '.join(defined) or 'none'}")
+    function = attribute(module, name, str(file))
     if not callable(function):
         raise UsageError(f"{file}: {name!r} is a {type(function).__name__}, not a function")
     return function
@@ -176,6 +163,7 @@ def _check(args: argparse.Namespace) -> dict[str, Any]:
         weight_decay=_number("--weight-decay", args.weight_decay),
         weight_layout=args.weight_layout,
         batch_layout=args.batch_layout,
+        mode=args.mode,
     )
     return {"file": file, "name": name, "options": options}
 

@@ -47,9 +47,11 @@ class LeafReport:
         (within the tolerance), else None. Always None for a zero leaf.
       transposed: whether W_l's gradient came back transposed: a square
         one by its values, another by its shape.
-      index: the worst element's index.
-      expected: the expected value there.
-      got: the candidate's value there.
+      index: the worst element's index; () where no entry was compared
+        (mode="directional": only a failing leaf compared entry by entry has
+        one).
+      expected: the expected value there (NaN where none was compared).
+      got: the candidate's value there (NaN where none was compared).
       shape: the shape the candidate returned the leaf in.
       returned: how the leaf came back when not as it belongs ("transposed",
         "swapped" with its pair's other leaf), else ""; its error is then
@@ -58,6 +60,9 @@ class LeafReport:
         network's gradient scale).
       shows_factor: whether the leaf has enough nonzero entries (two) for a
         factor to mean anything on its own.
+      not_compared: why the leaf could not be compared (a directional check
+        finds a kink within reach of every step), else ""; its error is then
+        NaN and it is neither right nor wrong.
     """
 
     name: str
@@ -73,6 +78,7 @@ class LeafReport:
     returned: str = ""
     zero: bool = False
     shows_factor: bool = True
+    not_compared: str = ""
 
     @property
     def kind(self) -> str:
@@ -146,7 +152,8 @@ class Observation:
         :data:`reference.checker.MISTAKES` that applies to this network, the
         relative error of the candidate against backprop with that mistake
         planted (its best variant); within the tolerance means it matches.
-      tolerance: the dtype's tolerance.
+      tolerance: the tolerance the gradient is held to: the dtype's (mode
+        "full"), or the directional check's (mode "directional").
       nonpointwise: the names of the network's activations that are not
         pointwise but map R^n to R^n, so that their Jacobians have entries
         off the diagonal (softmax, radial sigmoid, an activation of your own).
@@ -199,8 +206,13 @@ class Observation:
 
     @property
     def wrong(self) -> tuple[LeafReport, ...]:
-        """The leaves outside the tolerance or out of place."""
-        return tuple(r for r in self.leaves if not r.ok)
+        """The leaves outside the tolerance or out of place (of those compared)."""
+        return tuple(r for r in self.leaves if not r.ok and not r.not_compared)
+
+    @property
+    def not_compared(self) -> tuple[LeafReport, ...]:
+        """The leaves that could not be compared (at a kink, mode="directional")."""
+        return tuple(r for r in self.leaves if r.not_compared)
 
     @property
     def entry_layer(self) -> int | None:

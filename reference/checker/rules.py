@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from reference.checker.mistakes import MISTAKES
 from reference.checker.observations import Observation
 
-__all__ = ["RULES", "Rule", "diagnose", "format_factor"]
+__all__ = ["DIRECTIONAL_RULES", "RULES", "Rule", "diagnose", "format_factor"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,7 +228,7 @@ def _rule_labels(o: Observation) -> str | None:
 
 def _rule_bias_only(o: Observation) -> str | None:
     wrong = o.wrong
-    if not wrong or any(r.kind != "b" for r in wrong):
+    if not wrong or any(r.kind != "b" for r in wrong) or o.not_compared:
         return None
     factors = {r.factor for r in wrong}
     f = factors.pop() if len(factors) == 1 else None
@@ -414,14 +414,42 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def diagnose(observation: Observation) -> list[tuple[str, str]]:
+#: The rules that a directional check (``check_backprop(mode="directional")``)
+#: can feed: they read which leaves are right, how the result came back
+#: (swapped, transposed), a factor of a failing leaf compared entry by entry,
+#: and the candidate's own loss. The others compare the whole gradient with
+#: planted mistakes and other conventions, which needs every entry of the
+#: expected gradient.
+DIRECTIONAL_RULES: tuple[str, ...] = (
+    "stateful",
+    "swapped_pair",
+    "bias_only",
+    "weight_layout",
+    "transposed_weight_gradient",
+    "loss_value",
+    "loss_gradient",
+    "weight_wrong_bias_right",
+    "output_layer",
+    "recursion",
+)
+
+
+def diagnose(
+    observation: Observation, *, rules: Collection[str] | None = None
+) -> list[tuple[str, str]]:
     """The (rule name, finding) of every rule that applies.
 
     Specific rules (a named mistake) are reported when any applies; otherwise
     the structural rules, which say where the mistake enters. Independent
     rules (the candidate's own loss) are reported in either case.
+
+    Args:
+      observation: what the check saw of one failing seed.
+      rules: the names of the rules to apply (e.g. :data:`DIRECTIONAL_RULES`);
+        None for all of :data:`RULES`.
     """
-    found = [(r, r.explain(observation)) for r in RULES]
+    table = RULES if rules is None else tuple(r for r in RULES if r.name in rules)
+    found = [(r, r.explain(observation)) for r in table]
     found = [(r, text) for r, text in found if text is not None]
     specific = [(r.name, text) for r, text in found if r.specific and not r.independent]
     structural = [(r.name, text) for r, text in found if not r.specific and not r.independent]
