@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -444,19 +445,22 @@ def main(argv: list[str] | None = None) -> int:
         repeats = {"networks": [c.as_dict() for c in networks], "runs": runs}
         phases["repeats"] = time.perf_counter() - repeats_started
 
-    sharded = None
-    if not args.no_sharded:
-        console.print("sharded (data-parallel): timing ...")
-        sharded_started = time.perf_counter()
-        sharded = benchmark_sharded(quick=small)
-        phases["sharded"] = time.perf_counter() - sharded_started
-
-    oracles = None
-    if not args.no_oracles:
-        console.print("oracles (directional check vs central differences): timing ...")
-        oracles_started = time.perf_counter()
-        oracles = benchmark_oracles(quick=small)
-        phases["oracles"] = time.perf_counter() - oracles_started
+    sections = {
+        "sharded": ("sharded (data-parallel)", benchmark_sharded, args.no_sharded),
+        "oracles": (
+            "oracles (directional check vs central differences)",
+            benchmark_oracles,
+            args.no_oracles,
+        ),
+    }
+    extra: dict[str, Any] = {}
+    for key, (title, benchmark, turned_off) in sections.items():
+        extra[key] = None
+        if not turned_off:
+            console.print(f"{title}: timing ...")
+            started = time.perf_counter()
+            extra[key] = benchmark(quick=small)
+            phases[key] = time.perf_counter() - started
 
     machine["load_end"] = load_average()
     torch_threads = None
@@ -495,8 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "limits": limits,
         "repeats": repeats,
-        "sharded": sharded,
-        "oracles": oracles,
+        "sharded": extra["sharded"],
+        "oracles": extra["oracles"],
         "plots": [],
         "phases_s": phases,
     }
